@@ -1,0 +1,80 @@
+"""Does the ONNX model compute what the PyTorch model computes? And what does int8 change?"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from swarmedge.export.onnx_export import spec_for
+
+from swarmedge.errors import ParityError
+
+DEFAULT_TOLERANCE = 1e-4
+
+
+def _session(path: Path):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def check_parity(model, model_type: str, onnx_path: Path, tolerance: float = DEFAULT_TOLERANCE,
+                 raise_on_mismatch: bool = True) -> dict:
+    """Run PyTorch and onnxruntime on the same inputs at several batch sizes and lengths.
+
+    Checks every output's name, shape and values; collects all failures, then raises one
+    ParityError listing each (unless ``raise_on_mismatch`` is False).
+    """
+    config = model.config.to_dict()
+    spec = spec_for(model_type, config)
+    session = _session(onnx_path)
+    names = [o.name for o in session.get_outputs()]
+    if names != list(spec.outputs):
+        raise ParityError(f"ONNX outputs are {names}, expected {list(spec.outputs)}")
+    rng = np.random.default_rng(1)
+    cases, failures = [], []
+    worst = dict.fromkeys(spec.outputs, 0.0)
+    for batch, length in spec.parity_shapes:
+        feeds = spec.example(config, batch, length, rng)
+        with torch.no_grad():
+            expected = model(*(torch.from_numpy(v) for v in feeds.values()))
+        expected = expected if isinstance(expected, tuple) else (expected,)
+        got = session.run(None, feeds)
+        diffs = {}
+        for name, e, g in zip(spec.outputs, expected, got):
+            e = e.numpy()
+            if e.shape != g.shape:
+                failures.append(f"{name} at batch {batch}, length {length}: shape {g.shape} != {e.shape}")
+                diffs[name] = float("inf")
+                continue
+            diffs[name] = float(np.max(np.abs(e - g))) if e.size else 0.0
+            if not diffs[name] <= tolerance:
+                failures.append(f"{name} at batch {batch}, length {length}: max diff {diffs[name]:.3g}")
+            worst[name] = max(worst[name], diffs[name])
+        cases.append({"batch": batch, "length": length, "max_abs_diff": diffs})
+    report = {"tolerance": tolerance, "cases": cases, "max_abs_diff": worst, "passed": not failures,
+              "failures": failures}
+    if failures and raise_on_mismatch:
+        raise ParityError(
+            f"ONNX differs from PyTorch beyond {tolerance:g}: {'; '.join(failures)} "
+            "(no bundle written; --allow-mismatch keeps it anyway)"
+        )
+    return report
+
+
+def int8_agreement(fp32_path: Path, int8_path: Path, feeds: list[dict], source: str) -> dict:
+    """Top-1 agreement and score differences of the int8 model against the fp32 model."""
+    fp32, int8 = _session(fp32_path), _session(int8_path)
+    output = fp32.get_outputs()[0].name
+    a = np.concatenate([fp32.run([output], f)[0] for f in feeds])
+    b = np.concatenate([int8.run([output], f)[0] for f in feeds])
+    diff = np.abs(a - b)
+    return {
+        "inputs": int(len(a)),
+        "source": source,
+        "output": output,
+        "top1_agreement": float(np.mean(a.argmax(1) == b.argmax(1))),
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+    }

@@ -1,0 +1,168 @@
+"""checkpoint -> bundle: export, parity check, int8, agreement, manifest; all or nothing."""
+
+import datetime as dt
+import importlib.metadata
+import json
+import platform
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from swarmedge.export.onnx_export import DEFAULT_OPSET, export_onnx, spec_for
+from swarmedge.export.parity import DEFAULT_TOLERANCE, check_parity, int8_agreement
+from swarmedge.export.quantize import quantize
+from swarmedge.export.samples import feeds_for, load_samples, synthetic_samples
+from swarmedge.export.targets import resolve
+
+from swarmedge import __version__
+from swarmedge.atomic import staged_directory, write_bytes
+from swarmedge.checkpoint import build_model, load_checkpoint
+from swarmedge.errors import InputError
+from swarmedge.manifest import FORMAT, FORMAT_VERSION, MANIFEST, PRECISION_FILES, dumps, sha256_file
+
+STEPS = ("load", "export", "parity", "quantize", "agreement", "write")
+
+
+def default_bundle_path(model_path: Path) -> Path:
+    """``models/small.pt`` -> ``models/small.bundle``, beside the model."""
+    model_path = Path(model_path)
+    return model_path.parent / f"{model_path.stem if model_path.is_file() else model_path.name}.bundle"
+
+
+def export_bundle(
+    model_path: Path,
+    out: Path | None = None,
+    *,
+    quantize_mode: str | None = "dynamic",
+    target: str = "auto",
+    calibration: Path | None = None,
+    method: str = "minmax",
+    opset: int = DEFAULT_OPSET,
+    tolerance: float = DEFAULT_TOLERANCE,
+    allow_mismatch: bool = False,
+    vocab: Path | None = None,
+    calibration_size: int = 128,
+    agreement_size: int = 256,
+    seed: int = 0,
+    on_step: Callable[[str], None] = lambda step: None,
+) -> tuple[Path, dict]:
+    """Export ``model_path`` to a bundle directory; return its path and manifest.
+
+    ``quantize_mode``: None (fp32 only), "dynamic" or "static" (needs ``calibration``).
+    Nothing is written unless every step succeeds; an existing bundle is replaced whole.
+
+    >>> export_bundle(Path("model.pt"))  # doctest: +SKIP
+    (PosixPath('model.bundle'), {...})
+    """
+    if not 18 <= opset <= 26:
+        raise InputError(f"--opset {opset} is outside 18..26 (the dynamo exporter's and onnxruntime's range)")
+    if quantize_mode not in (None, "dynamic", "static"):
+        raise InputError(f"unknown quantization mode {quantize_mode!r}; choose dynamic or static")
+    if quantize_mode == "static" and calibration is None:
+        raise InputError("static quantization calibrates on real inputs: pass --calibration DATA "
+                         "(or use the default --mode dynamic)")
+    preset = resolve(target) if quantize_mode else None
+    on_step("load")
+    model_path = Path(model_path)
+    checkpoint = load_checkpoint(model_path, vocab=vocab)
+    model = build_model(checkpoint)
+    model_type, config = checkpoint["model_type"], model.config.to_dict()
+    out = Path(out) if out else default_bundle_path(model_path)
+    if out.exists() and not (out / MANIFEST).is_file():
+        raise InputError(f"{out} exists and is not a bundle; choose another -o or remove it")
+    pre = dict(checkpoint["preprocessing"])
+    tokenizer_json = pre.pop("tokenizer", None)
+    if tokenizer_json is not None:
+        pre["tokenizer"] = "tokenizer.json"
+
+    rng = np.random.default_rng(seed)
+    samples = (load_samples(calibration, pre["kind"]) if calibration
+               else synthetic_samples(pre["kind"], calibration_size + agreement_size, rng, _vocab(tokenizer_json)))
+    if calibration and len(samples) < 2:
+        raise InputError(f"{calibration} holds {len(samples)} input; give at least 2")
+    n_cal = min(calibration_size, len(samples) // 2)
+    cal, held = samples.split(n_cal, rng)
+    held.raw = held.raw[:agreement_size]
+
+    with staged_directory(out) as stage:
+        on_step("export")
+        fp32 = stage / PRECISION_FILES["fp32"]
+        labels = {"swarmedge.labels": json.dumps(checkpoint["labels"])}
+        passes = export_onnx(model, model_type, fp32, opset, metadata=labels)
+        on_step("parity")
+        parity = check_parity(model, model_type, fp32, tolerance, raise_on_mismatch=not allow_mismatch)
+        quant = agreement = None
+        if quantize_mode:
+            on_step("quantize")
+            lengths = _served_lengths(pre) if pre["kind"] == "text" else ()
+            cal_feeds = None
+            if quantize_mode == "static":
+                cal_feeds = feeds_for(cal, pre, tokenizer_json, lengths=lengths, uniform=method != "minmax",
+                                      batch_size=min(32, len(cal)))
+            quant = quantize(fp32, stage / PRECISION_FILES["int8"], preset, quantize_mode, cal_feeds, method)
+            if cal_feeds:
+                quant["calibration"] = {"source": cal.source, "inputs": len(cal), "batches": len(cal_feeds),
+                                        "lengths": sorted({int(f[next(iter(f))].shape[1]) for f in cal_feeds})}
+            on_step("agreement")
+            agreement = int8_agreement(fp32, stage / PRECISION_FILES["int8"], feeds_for(held, pre, tokenizer_json),
+                                       held.source)
+        on_step("write")
+        if tokenizer_json is not None:
+            write_bytes(stage / "tokenizer.json", tokenizer_json.encode("utf-8"))
+        spec = spec_for(model_type, config)
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "model_type": model_type,
+            "config": config,
+            "labels": checkpoint["labels"],
+            "preprocessing": pre,
+            "inputs": _io(model_type, spec.inputs),
+            "outputs": _io(model_type, spec.outputs),
+            "source": {"checkpoint": model_path.name, "metadata": checkpoint.get("metadata", {})},
+            "export": {"exporter": "torch.onnx (dynamo)", "opset": opset, "graph_passes": passes},
+            "parity": parity,
+            "quantization": quant,
+            "int8_vs_fp32": agreement,
+            "versions": _versions(),
+            "files": {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+                      for p in sorted(stage.iterdir()) if p.is_file() and not p.name.startswith(".")},
+        }
+        write_bytes(stage / MANIFEST, dumps(manifest).encode("utf-8"))
+    return out, manifest
+
+
+def _served_lengths(pre: dict) -> tuple[int, ...]:
+    # The runner pads every text to seq_len; API users may send shorter multiples.
+    m, L = pre["multiple_of"], pre["seq_len"]
+    return tuple(sorted({max(m, L // 2 // m * m), max(m, L // 4 // m * m)} - {L}))
+
+
+def _vocab(tokenizer_json: str | None) -> list[str] | None:
+    if tokenizer_json is None:
+        return None
+    return sorted(json.loads(tokenizer_json)["model"]["vocab"])
+
+
+def _io(model_type: str, names) -> list[dict]:
+    shapes = {
+        "input_ids": ("int64", ["batch", "length"]),
+        "logits": ("float32", ["batch", "classes"]),
+        "boids": ("float32", ["batch", "boids", 2]),
+        "lengths": ("int64", ["batch"]),
+        "scores": ("float32", ["batch", "classes"]),
+        "mean_position": ("float32", ["batch", "d_model"]),
+        "trajectory": ("float32", ["batch", "blocks+1", "boids", "d_model"]),
+    }
+    return [{"name": n, "dtype": shapes[n][0], "shape": shapes[n][1]} for n in names]
+
+
+def _versions() -> dict:
+    out = {"swarmedge": __version__, "python": platform.python_version()}
+    for pkg in ("torch", "onnx", "onnxruntime", "onnxscript"):
+        try:
+            out[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out

@@ -1,0 +1,152 @@
+"""Inputs for calibration and for the int8-vs-fp32 check: the user's data, or synthetic.
+
+Raw inputs go through the device's own preprocessing (``swarmedge.runtimes``), so the
+quantizer calibrates on exactly what the device will feed the model.
+"""
+
+import gzip
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from swarmedge.errors import InputError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+
+
+@dataclass
+class Samples:
+    """Raw inputs (a list of texts or an (N, 28, 28) image array) and where they came from."""
+
+    raw: object
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def split(self, first: int, rng: np.random.Generator) -> tuple["Samples", "Samples"]:
+        """Disjoint seeded subsets: the first ``first`` for calibration, the rest held out."""
+        order = rng.permutation(len(self.raw))
+        pick = (lambda idx: [self.raw[i] for i in idx]) if isinstance(self.raw, list) else (lambda idx: self.raw[idx])
+        return Samples(pick(order[:first]), self.source), Samples(pick(order[first:]), self.source)
+
+
+def load_samples(path: Path, kind: str) -> Samples:
+    """Texts (.txt one per line, .jsonl[.gz] with "text") or digit images (.npy, .npz, a folder)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"calibration data not found: {path}")
+    name = path.name.lower()
+    if kind == "text":
+        if name.endswith((".jsonl", ".jsonl.gz")):
+            texts = _jsonl_texts(path)
+        elif name.endswith(".txt"):
+            texts = [t for t in path.read_text(encoding="utf-8").splitlines() if t.strip()]
+        else:
+            raise InputError(f"{path}: text calibration data must be .txt (one text per line) or .jsonl[.gz]")
+        if not texts:
+            raise InputError(f"{path} holds no texts")
+        return Samples(texts, str(path))
+    if path.is_dir():
+        from swarmedge.runtimes.images import load_image
+
+        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES | {".npy"})
+        if not files:
+            raise InputError(f"{path} holds no PNG/JPEG/npy images")
+        return Samples(np.stack([load_image(f) for f in files]), str(path))
+    if name.endswith(".npz"):
+        with np.load(path, allow_pickle=False) as z:
+            key = next((k for k in ("x_test", "x_train", "images", "x") if k in z.files), None)
+            if key is None:
+                raise InputError(f"{path} has no x_test/x_train/images array")
+            images = z[key]
+    elif name.endswith(".npy"):
+        images = np.load(path, allow_pickle=False)
+    else:
+        raise InputError(f"{path}: image calibration data must be .npy/.npz of (N, 28, 28) or a folder of images")
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise InputError(f"{path}: expected images of shape (N, 28, 28), got {images.shape}")
+    images = images.astype(np.float32)
+    return Samples(images / 255.0 if images.max() > 1.0 else images, str(path))
+
+
+def _jsonl_texts(path: Path) -> list[str]:
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    texts = []
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if line.strip():
+                    record = json.loads(line)
+                    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                        raise InputError(f"{path}:{n}: each line needs a \"text\" string")
+                    texts.append(record["text"])
+    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+    return texts
+
+
+def synthetic_samples(kind: str, n: int, rng: np.random.Generator, vocab: list[str] | None = None) -> Samples:
+    """Inputs for when the user gives no data: random word sequences, or rendered digits."""
+    if kind == "text":
+        words = [w for w in (vocab or []) if w.isalpha()] or ["film", "good", "bad", "plot", "actor"]
+        texts = [" ".join(rng.choice(words, size=int(rng.integers(5, 400)))) for _ in range(n)]
+        return Samples(texts, "synthetic: random words from the vocabulary")
+    return Samples(render_digits(rng.integers(0, 10, size=n), rng), "synthetic: digits rendered with Pillow's font")
+
+
+def render_digits(digits, rng: np.random.Generator) -> np.ndarray:
+    """(N, 28, 28) light-on-dark images of the given digits, drawn with Pillow's built-in font
+    at random sizes, offsets and slants: digit-like inputs that need no dataset."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    out = np.zeros((len(digits), 28, 28), dtype=np.float32)
+    for i, d in enumerate(digits):
+        size = int(rng.integers(18, 25))
+        font = ImageFont.load_default(size=size)
+        img = Image.new("L", (28, 28), 0)
+        draw = ImageDraw.Draw(img)
+        left, top, right, bottom = draw.textbbox((0, 0), str(int(d)), font=font, stroke_width=1)
+        x = (28 - (right - left)) / 2 - left + rng.uniform(-2, 2)
+        y = (28 - (bottom - top)) / 2 - top + rng.uniform(-2, 2)
+        draw.text((x, y), str(int(d)), fill=255, font=font, stroke_width=1, stroke_fill=255)
+        img = img.rotate(float(rng.uniform(-12, 12)), resample=Image.Resampling.BILINEAR)
+        out[i] = np.asarray(img, dtype=np.float32) / 255.0
+    return out
+
+
+def feeds_for(samples: Samples, preprocessing: dict, tokenizer_json: str | None, batch_size: int = 32,
+              lengths: tuple[int, ...] = (), uniform: bool = False) -> list[dict[str, np.ndarray]]:
+    """Model-ready input batches, through the device preprocessing.
+
+    For text, ``lengths`` adds batches truncated to those lengths (calibrating across the
+    lengths served). ``uniform`` makes every batch the same shape (full batches, boids
+    padded to the largest count), which onnxruntime's histogram calibrators require.
+    """
+    raw = samples.raw
+    if preprocessing["kind"] == "boids":
+        raw = raw[(raw > preprocessing["threshold"]).any(axis=(1, 2))]  # blank images have no boids
+    if uniform and len(raw) % batch_size:
+        wrap = np.arange(len(raw), len(raw) + batch_size - len(raw) % batch_size) % len(raw)
+        raw = list(raw) + [raw[i] for i in wrap] if isinstance(raw, list) else np.concatenate([raw, raw[wrap]])
+    chunks = [raw[s:s + batch_size] for s in range(0, len(raw), batch_size)]
+    if preprocessing["kind"] == "text":
+        from swarmedge.runtimes.text import TextEncoder
+
+        served = [preprocessing["seq_len"]] + ([] if uniform else list(lengths))
+        batches = []
+        for seq_len in dict.fromkeys(served):
+            enc = TextEncoder(tokenizer_json, seq_len, preprocessing["pad_id"])
+            batches += [{"input_ids": enc.encode(list(chunk))} for chunk in chunks]
+        return batches
+    from swarmedge.runtimes.images import images_to_boids
+
+    batches = [dict(zip(("boids", "lengths"), images_to_boids(chunk, preprocessing["threshold"],
+                                                               preprocessing["habitat_scaling"]))) for chunk in chunks]
+    if uniform and batches:
+        n = max(b["boids"].shape[1] for b in batches)
+        for b in batches:
+            b["boids"] = np.pad(b["boids"], ((0, 0), (0, n - b["boids"].shape[1]), (0, 0)))
+    return batches

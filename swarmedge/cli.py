@@ -1,0 +1,187 @@
+"""The ``swarmedge`` command: thin click commands over the library, imports done lazily."""
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from swarmedge import __version__
+from swarmedge.errors import SwarmedgeError
+
+TARGETS = ["auto", "x86", "x86-vnni", "arm64", "pi4", "pi5"]
+
+
+class Group(click.Group):
+    """Turns swarmedge errors into one line on stderr and a non-zero exit."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SwarmedgeError as exc:
+            click.echo(f"swarmedge: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("swarmedge: interrupted; nothing was left half-written", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="swarmedge")
+def cli():
+    """Swarm-style transformer classifiers from PyTorch to int8 ONNX on x86 laptops and Raspberry Pis.
+
+    \b
+    Try it:
+      swarmedge init boids -o digits.pt
+      swarmedge export --quantize int8 digits.pt        # -> digits.bundle/
+      swarmedge run digits.bundle --image seven.png
+    """
+
+
+def _parse_sets(values) -> dict:
+    out = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--set")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+@cli.command()
+@click.argument("model_type", type=click.Choice(["swarmformer", "boids"]))
+@click.option("-c", "--config", "preset", help="Named config: swarmformer small|base, boids binary|eight.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one config field (repeatable).")
+@click.option("--vocab", type=click.Path(path_type=Path), help="WordPiece vocab.txt for SwarmFormer "
+              "[default: $SWARMEDGE_DATA/bert-base-uncased-vocab.txt].")
+@click.option("--seed", default=0, show_default=True, help="Seed of the random initialisation.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Checkpoint to write (.pt).")
+def init(model_type, preset, sets, vocab, seed, output):
+    """Write a freshly initialised checkpoint, to try the pipeline before training.
+
+    \b
+    Examples:
+      swarmedge init swarmformer --config small -o small.pt
+      swarmedge init boids --set blocks=2 --set recurrent=false -o blocks2.pt
+      swarmedge init boids --config eight -o eight.pt
+    """
+    from swarmedge.errors import InputError, require_extra
+
+    require_extra("torch", "export")
+    from swarmedge.checkpoint import init_checkpoint, save_checkpoint
+    from swarmedge.models import boids, swarmformer
+
+    presets = {"swarmformer": swarmformer.PRESETS, "boids": boids.PRESETS}[model_type]
+    name = preset or ("small" if model_type == "swarmformer" else "binary")
+    if name not in presets:
+        raise InputError(f"unknown {model_type} config {name!r}; choose from {', '.join(presets)}")
+    config = {**presets[name].to_dict(), **_parse_sets(sets)}
+    ckpt = init_checkpoint(model_type, config, seed=seed, vocab=vocab)
+    save_checkpoint(ckpt, output)
+    n = sum(t.numel() for t in ckpt["state_dict"].values())
+    click.echo(f"wrote {output}: {model_type} ({name}), {n:,} parameters, randomly initialised (seed {seed})")
+
+
+@cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Bundle directory [default: MODEL.bundle beside MODEL].")
+@click.option("--quantize", type=click.Choice(["int8", "none"]), default="int8", show_default=True)
+@click.option("--mode", type=click.Choice(["dynamic", "static"]), default="dynamic", show_default=True,
+              help="int8 flavour: dynamic (weights only, activations at run time) or static QDQ (calibrated).")
+@click.option("--target", type=click.Choice(TARGETS), default="auto", show_default=True,
+              help="CPU to quantize for; auto reads this machine's CPU.")
+@click.option("--calibration", type=click.Path(path_type=Path),
+              help="Inputs for calibration and the int8 check: .txt/.jsonl[.gz] texts, .npy/.npz/folder of digits.")
+@click.option("--method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
+              show_default=True, help="Calibration method for --mode static.")
+@click.option("--opset", type=int, default=20, show_default=True)
+@click.option("--tolerance", type=float, default=1e-4, show_default=True, help="Max |ONNX - PyTorch| allowed.")
+@click.option("--allow-mismatch", is_flag=True, help="Keep the bundle even if parity fails (recorded in the manifest).")
+@click.option("--vocab", type=click.Path(path_type=Path), help="vocab.txt for reference SwarmFormer checkpoints.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of the summary.")
+def export(model, output, quantize, mode, target, calibration, method, opset, tolerance, allow_mismatch, vocab,
+           as_json):
+    """Export MODEL (.pt, or reference model.safetensors + config.json) to a bundle.
+
+    Checks the ONNX model against PyTorch, quantizes to int8 for the target CPU, and
+    compares int8 with fp32. Nothing is written unless every step succeeds.
+
+    \b
+    Examples:
+      swarmedge export model.pt                                  # int8 for this CPU
+      swarmedge export model.pt --target pi5 -o pi5.bundle
+      swarmedge export model.pt --mode static --calibration imdb_test.jsonl.gz
+      swarmedge export SwarmFormer-Sentiment-Small/ --vocab vocab.txt
+    """
+    from swarmedge.errors import require_extra
+
+    require_extra("torch", "export")
+    from tqdm import tqdm
+
+    from swarmedge.export import export_bundle
+    from swarmedge.export.pipeline import STEPS
+    from swarmedge.summary import bundle_summary
+
+    with tqdm(total=len(STEPS), desc="export", unit="step", file=sys.stderr, disable=None, leave=False) as bar:
+        def on_step(step):
+            bar.set_postfix_str(step)
+            bar.update(0 if bar.n == 0 and step == "load" else 1)
+
+        path, manifest = export_bundle(
+            model, output, quantize_mode=None if quantize == "none" else mode, target=target,
+            calibration=calibration, method=method, opset=opset, tolerance=tolerance,
+            allow_mismatch=allow_mismatch, vocab=vocab, on_step=on_step,
+        )
+    click.echo(json.dumps(manifest, indent=2) if as_json else bundle_summary(path, manifest))
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("stdin", required=False, metavar="[-]")
+@click.option("--text", "texts", multiple=True, help="A text to classify (repeatable).")
+@click.option("--file", "file", type=click.Path(path_type=Path),
+              help="Texts, one per line (.txt/.jsonl), or images (.npy/.npz of N x 28 x 28).")
+@click.option("--image", "images", multiple=True, type=click.Path(path_type=Path),
+              help="A PNG/JPEG/npy digit image (repeatable).")
+@click.option("--precision", type=click.Choice(["int8", "fp32"]), help="[default: int8 if the bundle has it]")
+@click.option("--threads", type=click.IntRange(min=1), help="onnxruntime intra-op threads [default: all cores].")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per input (JSON lines).")
+def run(bundle, stdin, texts, file, images, precision, threads, as_json):
+    """Classify texts or digit images with BUNDLE (device side: no torch needed).
+
+    \b
+    Examples:
+      swarmedge run small.bundle --text "A wonderful, moving film." --text "Dull."
+      cat reviews.txt | swarmedge run small.bundle - --json
+      swarmedge run digits.bundle --image five.png --image six.jpg --precision fp32
+    """
+    from swarmedge.runtimes import run as runner
+
+    if stdin not in (None, "-"):
+        raise click.BadParameter(f"unexpected argument {stdin!r}; use - to read texts from stdin")
+    sources = sum(bool(s) for s in (texts, file, images, stdin))
+    if sources != 1:
+        raise click.UsageError("give exactly one of --text, --file, --image or - (stdin)")
+    stdin_lines = sys.stdin.read().splitlines() if stdin else None
+    results, notices = runner.classify(bundle, texts=list(texts), file=file, images=list(images),
+                                       stdin_lines=stdin_lines, precision=precision, threads=threads)
+    for notice in notices:
+        click.echo(f"swarmedge: note: {notice}", err=True)
+    for name, pred in results:
+        if as_json:
+            click.echo(json.dumps({"input": name, **pred.to_dict()}))
+        else:
+            click.echo(f"{pred.label}\t{pred.probability:.3f}\t{name}")
+
+
+def main() -> None:
+    cli(prog_name="swarmedge")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""WordPiece tokenizers as the SwarmFormer checkpoints expect (bert-base-uncased rules).
+
+Built with the ``tokenizers`` library and stored as its JSON, which travels inside
+checkpoints and bundles; the device side only loads it (``swarmedge.runtimes.text``).
+"""
+
+from pathlib import Path
+
+from swarmedge.errors import InputError
+
+SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def wordpiece_from_vocab(vocab_path: Path) -> str:
+    """A bert-uncased WordPiece tokenizer (as JSON) for a ``vocab.txt``, one token per line.
+
+    Lower-cases, strips accents, splits on whitespace and punctuation, wraps in
+    ``[CLS] … [SEP]``; padding and truncation are applied by the runtime.
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+    vocab_path = Path(vocab_path)
+    try:
+        tokens = vocab_path.read_text(encoding="utf-8").split("\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read vocabulary {vocab_path}: {exc}; pass a UTF-8 vocab.txt") from None
+    if tokens and tokens[-1] == "":
+        tokens.pop()
+    vocab = {tok: i for i, tok in enumerate(tokens)}
+    missing = [s for s in SPECIALS if s not in vocab]
+    if missing or len(vocab) != len(tokens):
+        raise InputError(
+            f"{vocab_path} is not a WordPiece vocab.txt (missing {missing or 'nothing'}, "
+            f"{len(tokens) - len(vocab)} duplicate lines); pass bert-base-uncased's vocab.txt or one like it"
+        )
+    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True
+    )
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+    )
+    tok.decoder = decoders.WordPiece(prefix="##")
+    return tok.to_str()
+
+
+def vocab_size(tokenizer_json: str) -> int:
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_str(tokenizer_json).get_vocab_size()

@@ -1,0 +1,81 @@
+"""Shared fixtures: paths to ../shared, tiny checkpoints and bundles built once per session."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("SWARMEDGE_DATA", ROOT.parent / "shared" / "data"))
+CONFORMANCE = Path(os.environ.get("SWARMEDGE_CONFORMANCE", ROOT.parent / "shared" / "conformance"))
+
+# Words for a tiny WordPiece vocabulary, so text tests don't need the 30k bert vocab.
+TINY_WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "film", "movie", "good", "bad",
+              "great", "awful", "plot", "actor", "was", "is", "and", "not", "##s", "##ing", ".", ",", "!"]
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not DATA.is_dir():
+        pytest.fail(f"SWARMEDGE_DATA={DATA} is not a directory: run the tests through `make test`")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def conformance_dir() -> Path:
+    if not CONFORMANCE.is_dir():
+        pytest.fail(f"SWARMEDGE_CONFORMANCE={CONFORMANCE} is not a directory: run the tests through `make test`")
+    return CONFORMANCE
+
+
+@pytest.fixture(scope="session")
+def tiny_vocab(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("vocab") / "vocab.txt"
+    path.write_text("\n".join(TINY_WORDS) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_text_ckpt(tmp_path_factory, tiny_vocab) -> Path:
+    from swarmedge.checkpoint import init_checkpoint, save_checkpoint
+
+    config = {"d_model": 16, "seq_len": 32, "cluster_size": 4, "num_layers": 2, "T_local": 2}
+    path = tmp_path_factory.mktemp("text") / "tiny.pt"
+    save_checkpoint(init_checkpoint("swarmformer", config, seed=1, vocab=tiny_vocab), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_boids_ckpt(tmp_path_factory) -> Path:
+    from swarmedge.checkpoint import init_checkpoint, save_checkpoint
+
+    path = tmp_path_factory.mktemp("boids") / "boids.pt"
+    save_checkpoint(init_checkpoint("boids", {"blocks": 3, "dim_feedforward": 64}, seed=1), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def text_bundle(tiny_text_ckpt) -> Path:
+    from swarmedge.export import export_bundle
+
+    path, _ = export_bundle(tiny_text_ckpt, agreement_size=64)
+    return path
+
+
+@pytest.fixture(scope="session")
+def boids_bundle(tiny_boids_ckpt) -> Path:
+    from swarmedge.export import export_bundle
+
+    path, _ = export_bundle(tiny_boids_ckpt, agreement_size=64)
+    return path
+
+
+def run_device(args: list[str], **kw):
+    """Run the swarmedge CLI in a subprocess where torch and onnx cannot be imported."""
+    import subprocess
+
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['onnx'] = None; "
+            "sys.modules['onnxscript'] = None; from swarmedge.cli import main; "
+            f"sys.argv = ['swarmedge', *{args!r}]; main()")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, **kw)
