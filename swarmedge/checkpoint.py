@@ -97,7 +97,6 @@ def load_checkpoint(path: Path, vocab: Path | None = None) -> dict:
 
 def _torch_load(path: Path) -> dict:
     import pickle
-    import zipfile
 
     import torch
 
@@ -115,9 +114,10 @@ def _torch_load(path: Path) -> dict:
             f"({detail.removeprefix('WeightsUnpickler error: ')[:160]}); "
             "re-save it as a state dict, or pass its model.safetensors + config.json"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+    except Exception as exc:  # torch.load raises many types (struct.error, RuntimeError, …) on junk
+        why = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
         raise CheckpointError(
-            f"{path} is not a readable PyTorch checkpoint ({str(exc).splitlines()[0][:160]}); "
+            f"{path} is not a readable PyTorch checkpoint ({why}); "
             "check the file or create one with: swarmedge init"
         ) from None
 

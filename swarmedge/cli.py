@@ -179,6 +179,25 @@ def run(bundle, stdin, texts, file, images, precision, threads, as_json):
             click.echo(f"{pred.label}\t{pred.probability:.3f}\t{name}")
 
 
+@cli.command()
+@click.option("--workdir", type=click.Path(path_type=Path), default=Path("demo-out"), show_default=True,
+              help="Where the demo writes its checkpoints and bundles.")
+def demo(workdir):
+    """Run the main job offline: checkpoint -> int8 bundle -> predictions, for both models.
+
+    \b
+    Examples:
+      swarmedge demo
+      SWARMEDGE_DATA=~/data swarmedge demo --workdir /tmp/demo
+    """
+    from swarmedge.errors import require_extra
+
+    require_extra("torch", "export")
+    from swarmedge.demo import run_demo
+
+    run_demo(workdir, click.echo)
+
+
 def main() -> None:
     cli(prog_name="swarmedge")
 

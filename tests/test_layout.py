@@ -1,0 +1,56 @@
+"""Packaging: the folder mapping, the torch-free core, and the built wheel."""
+
+import subprocess
+import sys
+import zipfile
+
+import tomllib
+
+from .conftest import ROOT
+
+
+def test_every_package_folder_is_listed():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed, mapping = set(config["packages"]), config["package-dir"]
+    found = set()
+    tops = (("swarmedge", "swarmedge"), ("export", "swarmedge.export"), ("runtimes", "swarmedge.runtimes"))
+    for top, package in tops:
+        assert mapping[package] == top
+        for init in (ROOT / top).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / top).parts
+            found.add(".".join((package, *rel)))
+    assert found == listed
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_core_and_runtimes_import_without_torch_or_onnx():
+    r = _python("import sys; sys.modules['torch'] = None; sys.modules['onnx'] = None\n"
+                "import swarmedge, swarmedge.runtimes, swarmedge.cli, swarmedge.manifest\n"
+                "import swarmedge.runtimes.run, swarmedge.runtimes.images, swarmedge.runtimes.text")
+    assert r.returncode == 0, r.stderr
+    r = _python("import sys, swarmedge.cli, swarmedge.runtimes; "
+                "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'onnx', 'onnxscript')))")
+    assert r.stdout.strip() == "[]"
+
+
+def test_missing_export_extra_names_the_fix():
+    r = _python("import sys; sys.modules['torch'] = None\n"
+                "from swarmedge.cli import main; sys.argv = ['swarmedge', 'export', 'x.pt']; main()")
+    assert r.returncode != 0 and "pip install 'swarmedge[export]'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_wheel_contains_every_module(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                        "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    (wheel,) = tmp_path.glob("swarmedge-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    tops = (("swarmedge", "swarmedge"), ("export", "swarmedge/export"), ("runtimes", "swarmedge/runtimes"))
+    for top, package in tops:
+        for py in (ROOT / top).rglob("*.py"):
+            assert f"{package}/{py.relative_to(ROOT / top).as_posix()}" in names
+    entry = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "swarmedge = swarmedge.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
