@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # Data sets and reference fixtures live outside the repository (never committed).
-export SWARMEDGE_DATA ?= $(abspath ../shared/data)
-export SWARMEDGE_CONFORMANCE ?= $(abspath ../shared/conformance)
+SHARED ?= $(abspath ../shared)
+export SWARMEDGE_DATA ?= $(SHARED)/data
+export SWARMEDGE_CONFORMANCE ?= $(SHARED)/conformance
 
 .PHONY: install demo test lint wheel-check clean
 
