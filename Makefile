@@ -7,7 +7,10 @@ SHARED ?= $(abspath ../shared)
 export SWARMEDGE_DATA ?= $(SHARED)/data
 export SWARMEDGE_CONFORMANCE ?= $(SHARED)/conformance
 
-.PHONY: install demo test lint wheel-check clean
+PEERS ?= .venv-peers
+export SWARMEDGE_PEERS_PYTHON ?= $(abspath $(PEERS))/bin/python
+
+.PHONY: install peers demo test lint clean
 
 # torch is installed first and exactly (2.13.0, CPU build): any looser spec pulls a CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -19,14 +22,25 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# optimum-onnx, the peer we compare quantization presets with, in a venv of its own: it
+# pins transformers/tokenizers and must not shape swarmedge's dependencies.
+$(PEERS)/.installed:
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install -q --upgrade pip
+	$(PEERS)/bin/python -m pip install -q torch==2.13.0
+	$(PEERS)/bin/python -m pip install -q optimum-onnx==0.1.0 onnxruntime==1.31.1 onnx==1.23.2 onnxscript==0.7.2
+	touch $@
+
+peers: $(PEERS)/.installed
+
 demo: install
 	$(VENV)/bin/swarmedge demo --workdir demo-out
 
 lint: install
 	$(PY) -m ruff check .
 
-test: install lint
+test: install peers lint
 	$(PY) -m pytest
 
 clean:
-	rm -rf $(VENV) demo-out build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS) demo-out build dist *.egg-info .pytest_cache .ruff_cache

@@ -46,3 +46,31 @@ def test_invalid_presets_are_rejected():
         TargetPreset("x", "x", "s8", "u8", True, False, reasons)
     with pytest.raises(InputError, match="unknown target"):
         resolve("riscv")
+
+
+def test_presets_against_optimum_autoquantizationconfig():
+    """Each preset matches its optimum-onnx counterpart, except the documented differences.
+
+    optimum-onnx lives in its own venv (`make peers`): it pins transformers and tokenizers
+    and is a peer to compare with, not a dependency.
+    """
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from swarmedge.export.targets import DELIBERATE_DIFFERENCES, OPTIMUM_EQUIVALENT
+
+    python = os.environ.get("SWARMEDGE_PEERS_PYTHON")
+    if not python or not Path(python).exists():
+        pytest.fail("SWARMEDGE_PEERS_PYTHON is not set to the optimum-onnx venv: run the tests through `make test`")
+    script = Path(__file__).parent / "peers" / "optimum_presets.py"
+    r = subprocess.run([python, str(script)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    optimum = json.loads(r.stdout)
+    for name, preset in PRESETS.items():
+        theirs = optimum[OPTIMUM_EQUIVALENT[name]]
+        assert theirs["weights_symmetric"] and not theirs["activations_symmetric"]  # as ours
+        for key in ("activation_type", "weight_type", "per_channel", "reduce_range"):
+            same = getattr(preset, key) == theirs[key]
+            assert same != (key in DELIBERATE_DIFFERENCES.get(name, set())), (name, key, theirs[key])
