@@ -243,20 +243,21 @@ def default_vocab() -> Path | None:
     return None
 
 
-def init_checkpoint(model_type: str, config: dict, seed: int = 0, vocab: Path | None = None) -> dict:
+def init_checkpoint(model_type: str, config: dict, seed: int = 0, vocab: Path | None = None,
+                    tokenizer_json: str | None = None) -> dict:
     """A freshly initialised checkpoint, to try the pipeline before training exists."""
     import torch
 
     from swarmedge.models import build
     from swarmedge.tokenizer import vocab_size, wordpiece_from_vocab
 
-    tokenizer_json = None
-    if model_type == "swarmformer":
+    if model_type == "swarmformer" and tokenizer_json is None:
         vocab = vocab or default_vocab()
         if vocab is None:
             raise InputError("a SwarmFormer needs a WordPiece vocabulary: pass --vocab VOCAB.txt "
                              "(or set SWARMEDGE_DATA to a folder holding bert-base-uncased-vocab.txt)")
         tokenizer_json = wordpiece_from_vocab(vocab)
+    if model_type == "swarmformer":
         config = {**config, "vocab_size": vocab_size(tokenizer_json)}
     torch.manual_seed(seed)
     try:

@@ -179,6 +179,127 @@ def run(bundle, stdin, texts, file, images, precision, threads, as_json):
             click.echo(f"{pred.label}\t{pred.probability:.3f}\t{name}")
 
 
+def _train_options(f):
+    for option in reversed([
+        click.option("--data", type=click.Path(path_type=Path),
+                     help="Folder holding the data set, or your own labelled .jsonl / folder of class folders."),
+        click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True),
+        click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True),
+        click.option("--lr", type=float, default=1e-3, show_default=True, help="Peak learning rate (AdamW)."),
+        click.option("--weight-decay", type=float, default=0.01, show_default=True),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seeds init, split and batch order."),
+        click.option("--resume", is_flag=True, help="Continue the run whose OUT.resume.pt is beside -o."),
+        click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Best checkpoint (.pt)."),
+    ]):
+        f = option(f)
+    return f
+
+
+@cli.group(cls=Group)
+def train():
+    """Train a model on CPU: progress bars, best checkpoint by validation accuracy, resumable.
+
+    \b
+    Examples:
+      swarmedge train boids --digits 5 6 --epochs 8 -o digits.pt
+      swarmedge train boids --classes 8 --blocks 2 --no-recurrent -o eight.pt
+      swarmedge train swarmformer --config small --epochs 6 -o small.pt
+      swarmedge train swarmformer --config small -o small.pt --resume     # after Ctrl-C
+    """
+
+
+def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch_size, lr, weight_decay, seed,
+                  resume, output, label_smoothing=0.0):
+    from swarmedge.errors import require_extra
+
+    require_extra("torch", "export")
+    from swarmedge.training import TrainConfig
+    from swarmedge.training import train as run
+    from swarmedge.training.loop import side_files
+    from swarmedge.training.setup import load_training_data, starting_checkpoint
+
+    dataset = load_training_data(model_type, data, digits)
+    click.echo(f"data: {dataset.source}, {len(dataset)} samples, labels {', '.join(dataset.label_names)}")
+    ckpt = starting_checkpoint(model_type, config, texts=dataset.inputs if dataset.kind == "text" else None,
+                               vocab=vocab, seed=seed, labels=dataset.label_names)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
+                      label_smoothing=label_smoothing)
+
+    def on_epoch(row):
+        mark = "  (best, saved)" if row["best"] else ""
+        click.echo(f"epoch {row['epoch']}: loss {row['train_loss']:.4f}  val accuracy {row['val_accuracy']:.2%}  "
+                   f"{row['seconds']:.0f}s{mark}")
+
+    try:
+        result = run(ckpt, dataset, output, cfg, resume=resume, on_epoch=on_epoch)
+    except KeyboardInterrupt:
+        click.echo(f"swarmedge: interrupted; resume with the same command and --resume "
+                   f"(state in {side_files(output)[0]})", err=True)
+        raise SystemExit(130) from None
+    click.echo(f"best validation accuracy {result['best_val_accuracy']:.2%}; checkpoint {output}, "
+               f"log {side_files(output)[1]}")
+
+
+@train.command("boids")
+@click.option("--digits", type=click.IntRange(0, 9), nargs=2, help="Binary task: two MNIST digits [default: 5 6].")
+@click.option("--classes", type=click.IntRange(2, 8), help="Multi-class task on digits 0..N-1 (cube vertices).")
+@click.option("--blocks", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--recurrent/--no-recurrent", default=True, show_default=True, help="One weight-shared block.")
+@click.option("--d-model", type=click.IntRange(min=3), default=3, show_default=True)
+@click.option("--dim-feedforward", type=click.IntRange(min=1), default=512, show_default=True)
+@_train_options
+def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, data, epochs, batch_size, lr,
+                weight_decay, seed, resume, output):
+    """Train the boid swarm on MNIST digits."""
+    if digits and classes:
+        raise click.UsageError("give --digits or --classes, not both")
+    chosen = tuple(range(classes)) if classes else tuple(digits or (5, 6))
+    config = {"digits": list(chosen), "blocks": blocks, "recurrent": recurrent, "d_model": d_model,
+              "dim_feedforward": dim_feedforward}
+    _run_training("boids", config, None, data, chosen, None, epochs, batch_size, lr, weight_decay, seed, resume,
+                  output)
+
+
+@train.command("swarmformer")
+@click.option("-c", "--config", "preset", type=click.Choice(["small", "base"]), default="small", show_default=True)
+@click.option("--vocab", type=click.Path(path_type=Path),
+              help="Use this vocab.txt [default: learn a WordPiece vocabulary from the training texts].")
+@click.option("--label-smoothing", type=float, default=0.0, show_default=True)
+@_train_options
+def train_swarmformer(preset, vocab, label_smoothing, data, epochs, batch_size, lr, weight_decay, seed, resume,
+                      output):
+    """Train SwarmFormer on IMDB (or your own labelled texts)."""
+    from swarmedge.models.swarmformer import PRESETS
+
+    _run_training("swarmformer", PRESETS[preset].to_dict(), None, data, None, vocab, epochs, batch_size, lr,
+                  weight_decay, seed, resume, output, label_smoothing)
+
+
+@cli.command("eval")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--data", "data", required=True, help="mnist, imdb, or a path to your own labelled data.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding mnist/imdb files.")
+@click.option("--precision", type=click.Choice(["fp32", "int8"]), help="For bundles [default: int8 if present].")
+@click.option("--limit", type=click.IntRange(min=1), help="Evaluate a seeded sample of this many inputs.")
+@click.option("--json", "as_json", is_flag=True)
+def eval_(model, data, data_dir, precision, limit, as_json):
+    """Accuracy, precision, recall, F1 and the confusion matrix on a test set.
+
+    MODEL is a checkpoint (.pt, evaluated with PyTorch) or a bundle (onnxruntime, no torch).
+
+    \b
+    Examples:
+      swarmedge eval digits.bundle --data mnist
+      swarmedge eval small.pt --data imdb --json
+      swarmedge eval small.bundle --data imdb --precision fp32 --limit 2000
+    """
+    from swarmedge.evaluate import evaluate_model
+    from swarmedge.metrics import format_report
+
+    report = evaluate_model(model, data, data_dir=data_dir, precision=precision, limit=limit)
+    click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+
+
 @cli.command()
 @click.option("--workdir", type=click.Path(path_type=Path), default=Path("demo-out"), show_default=True,
               help="Where the demo writes its checkpoints and bundles.")

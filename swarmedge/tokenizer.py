@@ -17,8 +17,6 @@ def wordpiece_from_vocab(vocab_path: Path) -> str:
     Lower-cases, strips accents, splits on whitespace and punctuation, wraps in
     ``[CLS] … [SEP]``; padding and truncation are applied by the runtime.
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-
     vocab_path = Path(vocab_path)
     try:
         tokens = vocab_path.read_text(encoding="utf-8").split("\n")
@@ -27,12 +25,18 @@ def wordpiece_from_vocab(vocab_path: Path) -> str:
     if tokens and tokens[-1] == "":
         tokens.pop()
     vocab = {tok: i for i, tok in enumerate(tokens)}
+    if len(vocab) != len(tokens):
+        raise InputError(f"{vocab_path} has {len(tokens) - len(vocab)} duplicate lines: not a WordPiece vocab.txt")
+    return wordpiece_from_vocab_dict(vocab, str(vocab_path))
+
+
+def wordpiece_from_vocab_dict(vocab: dict[str, int], where: str = "the vocabulary") -> str:
+    """The tokenizer JSON for a token -> id mapping that includes the special tokens."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
     missing = [s for s in SPECIALS if s not in vocab]
-    if missing or len(vocab) != len(tokens):
-        raise InputError(
-            f"{vocab_path} is not a WordPiece vocab.txt (missing {missing or 'nothing'}, "
-            f"{len(tokens) - len(vocab)} duplicate lines); pass bert-base-uncased's vocab.txt or one like it"
-        )
+    if missing:
+        raise InputError(f"{where} lacks {missing}: pass bert-base-uncased's vocab.txt or one like it")
     tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
     tok.normalizer = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True
@@ -51,3 +55,17 @@ def vocab_size(tokenizer_json: str) -> int:
     from tokenizers import Tokenizer
 
     return Tokenizer.from_str(tokenizer_json).get_vocab_size()
+
+
+def train_wordpiece(texts: list[str], vocab_size: int, min_frequency: int = 2) -> str:
+    """Learn a WordPiece vocabulary of ``vocab_size`` from ``texts`` (bert-uncased rules)."""
+    from tokenizers import Tokenizer, models, trainers
+
+    base = Tokenizer.from_str(wordpiece_from_vocab_dict({s: i for i, s in enumerate(SPECIALS)}))
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                        special_tokens=list(SPECIALS), continuing_subword_prefix="##",
+                                        show_progress=False)
+    base.model = models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100)
+    base.train_from_iterator((t.replace("<br />", " ") for t in texts), trainer=trainer)
+    vocab = base.get_vocab()
+    return wordpiece_from_vocab_dict(vocab)

@@ -1,0 +1,82 @@
+"""Data sets for training and evaluation, in numpy (no torch): MNIST, IMDB, your own.
+
+>>> from swarmedge.datasets import load_dataset  # doctest: +SKIP
+>>> ds = load_dataset("mnist", "test", digits=(5, 6))  # doctest: +SKIP
+>>> len(ds), ds.label_names  # doctest: +SKIP
+(1850, ['5', '6'])
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from swarmedge.errors import InputError
+
+
+@dataclass
+class Dataset:
+    inputs: object  # list[str] of texts, or (N, 28, 28) float32 images in 0..1
+    labels: np.ndarray  # (N,) int64 class indices
+    label_names: list[str]
+    kind: str  # "text" or "images"
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, idx) -> "Dataset":
+        idx = np.asarray(idx)
+        inputs = [self.inputs[i] for i in idx] if isinstance(self.inputs, list) else self.inputs[idx]
+        return Dataset(inputs, self.labels[idx], self.label_names, self.kind, self.source)
+
+    def split(self, fraction: float, seed: int) -> tuple["Dataset", "Dataset"]:
+        """A seeded (rest, held-out) split, e.g. train/validation carved from train."""
+        order = np.random.default_rng(seed).permutation(len(self))
+        n = int(round(len(self) * fraction))
+        return self.subset(np.sort(order[n:])), self.subset(np.sort(order[:n]))
+
+
+def load_dataset(name: str, split: str, *, digits=None, data: Path | None = None, download: bool = True) -> Dataset:
+    """``mnist`` (restricted to ``digits``), ``imdb``, or a path to your own labelled data:
+    a JSONL file of {"text", "label"}, or a folder of images in one sub-folder per label."""
+    if name == "mnist":
+        from swarmedge.datasets.mnist import load_mnist
+
+        x, y = load_mnist(split, data, download)
+        digits = tuple(range(10)) if digits is None else tuple(digits)
+        keep = np.isin(y, digits)
+        lookup = {d: i for i, d in enumerate(digits)}
+        labels = np.array([lookup[int(v)] for v in y[keep]], dtype=np.int64)
+        return Dataset(x[keep].astype(np.float32) / 255.0, labels, [str(d) for d in digits], "images", f"MNIST {split}")
+    if name == "imdb":
+        from swarmedge.datasets.imdb import load_imdb
+
+        texts, labels = load_imdb(split, data, download)
+        return Dataset(texts, np.array(labels, dtype=np.int64), ["negative", "positive"], "text", f"IMDB {split}")
+    return load_labelled(Path(name))
+
+
+def load_labelled(path: Path) -> Dataset:
+    """Your own data: JSONL texts with labels, or ``folder/<label>/*.png`` images."""
+    if not path.exists():
+        raise InputError(f"data not found: {path} (use mnist, imdb, a .jsonl of texts or a folder of images)")
+    if path.is_dir():
+        from swarmedge.runtimes.images import load_image
+
+        classes = sorted(p.name for p in path.iterdir() if p.is_dir())
+        files = [(f, i) for i, c in enumerate(classes) for f in sorted((path / c).iterdir()) if f.is_file()]
+        if not files:
+            raise InputError(f"{path} needs one sub-folder of images per label")
+        images = np.stack([load_image(f) for f, _ in files])
+        return Dataset(images, np.array([i for _, i in files], dtype=np.int64), classes, "images", str(path))
+    from swarmedge.datasets.imdb import read_jsonl
+
+    texts, raw = read_jsonl(path)
+    def order(name: str):  # numeric labels in numeric order, then the rest alphabetically
+        numeric = name.lstrip("-").isdigit()
+        return (not numeric, int(name) if numeric else 0, name)
+
+    names = sorted({str(v) for v in raw}, key=order)
+    index = {n: i for i, n in enumerate(names)}
+    return Dataset(texts, np.array([index[str(v)] for v in raw], dtype=np.int64), names, "text", str(path))

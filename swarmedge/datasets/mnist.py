@@ -1,0 +1,64 @@
+"""MNIST from the four canonical idx .gz files or an .npz (x_train, y_train, x_test, y_test)."""
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+
+from swarmedge.datasets.sources import RemoteFile, fetch, find_local
+from swarmedge.errors import InputError
+
+_BASE = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/")
+# sha256 of the official files (see the MNIST provenance notes in the README)
+FILES = {
+    "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+    "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+}
+REMOTE = [RemoteFile(f"mnist/{n}", tuple(b + n for b in _BASE), sha256=s) for n, s in FILES.items()]
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """One idx file (gzip-compressed or not) as a uint8 array."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise InputError(f"{path} is not an unsigned-byte idx file")
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise InputError(f"{path} is truncated: {data.size} bytes for shape {dims}")
+    return data.reshape(dims)
+
+
+def load_mnist(split: str, data: Path | None = None, download: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 (N, 28, 28), labels uint8 (N,)) of the ``train`` or ``test`` split."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be train or test, got {split!r}")
+    if data is not None and Path(data).is_file():  # an explicit .npz
+        return _from_npz(Path(data), split)
+    npz_dir = find_local(["mnist.npz"], data)
+    idx_dir = find_local([f.name for f in REMOTE], data)
+    if idx_dir is None and npz_dir is not None:
+        return _from_npz(npz_dir / "mnist.npz", split)
+    root = idx_dir or fetch(REMOTE, "MNIST", data, download)
+    prefix = "train" if split == "train" else "t10k"
+    images = read_idx(root / f"mnist/{prefix}-images-idx3-ubyte.gz")
+    labels = read_idx(root / f"mnist/{prefix}-labels-idx1-ubyte.gz")
+    if images.shape[1:] != (28, 28) or len(images) != len(labels):
+        raise InputError(f"MNIST {split} files in {root} disagree: {images.shape} images, {labels.shape} labels")
+    return images, labels
+
+
+def _from_npz(path: Path, split: str):
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return z[f"x_{split}"], z[f"y_{split}"]
+    except (KeyError, ValueError, OSError) as exc:
+        raise InputError(f"{path} is not an MNIST .npz with x_{split}/y_{split} ({exc})") from None

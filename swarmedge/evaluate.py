@@ -1,0 +1,64 @@
+"""Evaluate a checkpoint (PyTorch) or a bundle (onnxruntime) on a labelled test set."""
+
+from pathlib import Path
+
+import numpy as np
+
+from swarmedge.errors import InputError
+from swarmedge.metrics import classification_report
+
+
+def evaluate_model(model: Path, data: str, data_dir: Path | None = None, precision: str | None = None,
+                   limit: int | None = None, seed: int = 0, batch_size: int = 256) -> dict:
+    """Metrics of ``model`` on the test split of ``data`` (mnist, imdb or your own labelled data)."""
+    from swarmedge.datasets import load_dataset
+
+    model = Path(model)
+    is_bundle = model.is_dir() and (model / "manifest.json").is_file()
+    labels_cfg = _model_labels(model, is_bundle)
+    digits = [int(x) for x in labels_cfg] if data == "mnist" else None
+    ds = load_dataset(data, "test", digits=digits, data=data_dir)
+    if limit and limit < len(ds):
+        ds = ds.subset(np.sort(np.random.default_rng(seed).choice(len(ds), limit, replace=False)))
+    if ds.label_names != labels_cfg:
+        raise InputError(f"the data's labels {ds.label_names} differ from the model's {labels_cfg}")
+    if is_bundle:
+        from swarmedge.runtimes import Classifier
+
+        clf = Classifier(model, precision=precision, batch_size=batch_size)
+        preds = clf.classify_texts(ds.inputs) if ds.kind == "text" else clf.classify_images(ds.inputs)
+        predicted, engine = np.array([p.index for p in preds]), f"onnxruntime {clf.precision}"
+    else:
+        predicted, engine = _torch_predict(model, ds, batch_size), "pytorch fp32"
+    report = classification_report(ds.labels, predicted, ds.label_names)
+    report.update(model=str(model), engine=engine, data=ds.source)
+    return report
+
+
+def _model_labels(model: Path, is_bundle: bool) -> list[str]:
+    if is_bundle:
+        from swarmedge.manifest import read_manifest
+
+        return read_manifest(model)["labels"]
+    from swarmedge.checkpoint import load_checkpoint
+
+    return load_checkpoint(model)["labels"]
+
+
+def _torch_predict(path: Path, ds, batch_size: int) -> np.ndarray:
+    import torch
+
+    from swarmedge.checkpoint import build_model, load_checkpoint
+    from swarmedge.training.tasks import BoidsTask, SwarmFormerTask
+
+    ckpt = load_checkpoint(path)
+    model = build_model(ckpt)
+    task = (SwarmFormerTask(model, ckpt["preprocessing"]) if ckpt["model_type"] == "swarmformer"
+            else BoidsTask(model, ckpt["preprocessing"]))
+    encoded = task.encode(ds.inputs)
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(ds), batch_size):
+            idx = np.arange(s, min(s + batch_size, len(ds)))
+            out.append(task.scores(task.collate(encoded, idx)).argmax(1).numpy())
+    return np.concatenate(out)

@@ -1,0 +1,167 @@
+"""The training loop: seeded, resumable, logged, keeping the best checkpoint by validation.
+
+Files beside ``out`` (say ``model.pt``):
+- ``model.pt``: the best checkpoint so far (by validation accuracy), written atomically;
+- ``model.resume.pt``: model + optimizer + schedule + position, written at every epoch
+  end and when interrupted (Ctrl-C or SIGTERM), so ``--resume`` continues where it stopped;
+- ``model.log.jsonl``: one JSON object per epoch.
+"""
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from swarmedge.atomic import _sigterm_as_interrupt
+from swarmedge.checkpoint import build_model, save_checkpoint
+from swarmedge.errors import CheckpointError, InputError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: float = 0.05  # fraction of all steps with a linear warm-up, then cosine decay to 0
+    grad_clip: float = 1.0
+    val_fraction: float = 0.1  # carved from train, seeded; the test set is never touched here
+    seed: int = 0
+    label_smoothing: float = 0.0
+
+
+def side_files(out: Path) -> tuple[Path, Path]:
+    out = Path(out)
+    return out.with_name(out.stem + ".resume.pt"), out.with_name(out.stem + ".log.jsonl")
+
+
+def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: bool = False,
+          on_epoch: Callable[[dict], None] = lambda row: None, progress: bool = True) -> dict:
+    """Train ``checkpoint``'s model on ``dataset``; return the last epoch's log row."""
+    from tqdm import tqdm
+
+    from swarmedge.training.tasks import BoidsTask, SwarmFormerTask
+
+    if config.epochs < 1 or config.batch_size < 1 or config.lr <= 0:
+        raise InputError("epochs, batch size and learning rate must be positive")
+    torch.set_num_threads(os.cpu_count() or 1)
+    torch.manual_seed(config.seed)
+    resume_path, log_path = side_files(out)
+    model = build_model(checkpoint).train()
+    pre = checkpoint["preprocessing"]
+    task = (SwarmFormerTask(model, pre, config.label_smoothing) if checkpoint["model_type"] == "swarmformer"
+            else BoidsTask(model, pre))
+    train_ds, val_ds = dataset.split(config.val_fraction, config.seed)
+    x_train, x_val = task.encode(train_ds.inputs), task.encode(val_ds.inputs)
+    y_train, y_val = torch.from_numpy(train_ds.labels), torch.from_numpy(val_ds.labels)
+
+    steps_per_epoch = len(task.order(x_train, np.random.default_rng(0), config.batch_size))
+    total = steps_per_epoch * config.epochs
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    warm = max(1, int(config.warmup * total))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
+    state = {"epoch": 0, "step": 0, "best": -1.0}
+    if resume:
+        state = _load_resume(resume_path, model, optimizer, schedule, config)
+    elif log_path.exists():
+        log_path.unlink()
+
+    row = {}
+    with _sigterm_as_interrupt():
+        try:
+            for epoch in range(state["epoch"], config.epochs):
+                model.train()
+                batches = task.order(x_train, np.random.default_rng(config.seed * 1000 + epoch), config.batch_size)
+                losses, t0 = [], time.time()
+                bar = tqdm(initial=state["step"], total=len(batches), desc=f"epoch {epoch + 1}/{config.epochs}",
+                           unit="batch", disable=None if progress else True, leave=False)
+                for step in range(state["step"], len(batches)):
+                    idx = batches[step]
+                    loss, _ = task.loss(task.collate(x_train, idx), y_train[idx])
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                    optimizer.step()
+                    schedule.step()
+                    losses.append(loss.item())
+                    state["step"] = step + 1
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+                bar.close()
+                accuracy = evaluate(task, x_val, y_val, config.batch_size * 4)
+                row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else None,
+                       "val_accuracy": accuracy, "lr": schedule.get_last_lr()[0], "seconds": time.time() - t0,
+                       "best": accuracy > state["best"]}
+                state.update(epoch=epoch + 1, step=0)
+                if accuracy > state["best"]:
+                    state["best"] = accuracy
+                    save_checkpoint(_with_training(checkpoint, model, config, row, len(train_ds), len(val_ds)), out)
+                _save_resume(resume_path, model, optimizer, schedule, state, config)
+                with open(log_path, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+                on_epoch(row)
+        except KeyboardInterrupt:
+            _save_resume(resume_path, model, optimizer, schedule, state, config)
+            raise
+    return {**row, "best_val_accuracy": state["best"]}
+
+
+@torch.no_grad()
+def evaluate(task, x, y: torch.Tensor, batch_size: int) -> float:
+    task.model.eval()
+    correct = 0
+    for s in range(0, len(y), batch_size):
+        idx = np.arange(s, min(s + batch_size, len(y)))
+        correct += int((task.scores(task.collate(x, idx)).argmax(1) == y[idx]).sum())
+    task.model.train()
+    return correct / max(len(y), 1)
+
+
+def _with_training(checkpoint: dict, model, config: TrainConfig, row: dict, n_train: int, n_val: int) -> dict:
+    from swarmedge.checkpoint import make_checkpoint
+
+    meta = {k: v for k, v in checkpoint.get("metadata", {}).items() if k != "swarmedge_version"}
+    meta["training"] = {**asdict(config), "epoch": row["epoch"], "val_accuracy": row["val_accuracy"],
+                        "train_samples": n_train, "val_samples": n_val}
+    meta["source"] = "train"
+    return make_checkpoint(model, checkpoint["model_type"], checkpoint["labels"], checkpoint["preprocessing"], **meta)
+
+
+def _save_resume(path: Path, model, optimizer, schedule, state: dict, config: TrainConfig) -> None:
+    import tempfile
+
+    payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+               "state": dict(state), "config": asdict(config), "torch_rng": torch.get_rng_state()}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load_resume(path: Path, model, optimizer, schedule, config: TrainConfig) -> dict:
+    if not path.is_file():
+        raise InputError(f"nothing to resume: {path} does not exist (start without --resume)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(payload["model"])
+        optimizer.load_state_dict(payload["optimizer"])
+        schedule.load_state_dict(payload["schedule"])
+        torch.set_rng_state(payload["torch_rng"])
+    except Exception as exc:  # a damaged or foreign file: say so in one line
+        raise CheckpointError(f"cannot resume from {path}: {str(exc).splitlines()[0][:160]}") from None
+    saved = payload["config"]
+    for key in ("batch_size", "seed", "val_fraction"):
+        if saved[key] != getattr(config, key):
+            raise InputError(f"--resume with {key}={getattr(config, key)} but the run used {saved[key]}")
+    return payload["state"]

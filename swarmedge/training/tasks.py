@@ -1,0 +1,80 @@
+"""What training needs to know per model family: batches, loss, predictions."""
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from swarmedge.runtimes.images import images_to_boids
+
+
+class BoidsTask:
+    """Pull every valid boid towards its class target (the reference's squared-distance loss)."""
+
+    def __init__(self, model, preprocessing: dict):
+        self.model = model
+        self.pre = preprocessing
+
+    def encode(self, inputs) -> list:
+        boids = [images_to_boids(img[None], self.pre["threshold"], self.pre["habitat_scaling"]) for img in inputs]
+        return [b[0][0, : b[1][0]] for b in boids]  # one (n_i, 2) array per image
+
+    @staticmethod
+    def order(encoded, rng: np.random.Generator, batch_size: int) -> list[np.ndarray]:
+        """Shuffled batches of similar boid counts: less padding, same expectation."""
+        idx = rng.permutation(len(encoded))
+        chunks = np.array_split(idx, max(1, len(idx) // (batch_size * 8)))
+        batches = []
+        for chunk in chunks:
+            chunk = chunk[np.argsort([len(encoded[i]) for i in chunk], kind="stable")]
+            batches += [chunk[s:s + batch_size] for s in range(0, len(chunk), batch_size)]
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    @staticmethod
+    def collate(encoded, idx) -> tuple[torch.Tensor, ...]:
+        n = max(len(encoded[i]) for i in idx)
+        boids = np.zeros((len(idx), n, 2), dtype=np.float32)
+        lengths = np.array([len(encoded[i]) for i in idx], dtype=np.int64)
+        for row, i in enumerate(idx):
+            boids[row, : lengths[row]] = encoded[i]
+        return torch.from_numpy(boids), torch.from_numpy(lengths)
+
+    def loss(self, inputs, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        boids, lengths = inputs
+        scores, _, trajectory = self.model(boids, lengths)
+        final = trajectory[:, -1]  # (B, N, D)
+        valid = (torch.arange(final.shape[1]) < lengths[:, None]).to(final.dtype)  # (B, N)
+        dist = ((final - self.model.targets(labels)[:, None, :]) ** 2).sum(-1)  # (B, N)
+        return (dist * valid).sum() / valid.sum(), scores
+
+    def scores(self, inputs) -> torch.Tensor:
+        return self.model(*inputs)[0]
+
+
+class SwarmFormerTask:
+    """Cross-entropy over the two sentiment classes, inputs tokenized once up front."""
+
+    def __init__(self, model, preprocessing: dict, label_smoothing: float = 0.0):
+        from swarmedge.runtimes.text import TextEncoder
+
+        self.model = model
+        self.encoder = TextEncoder(preprocessing["tokenizer"], preprocessing["seq_len"], preprocessing["pad_id"])
+        self.label_smoothing = label_smoothing
+
+    def encode(self, inputs) -> np.ndarray:
+        return np.concatenate([self.encoder.encode(inputs[s:s + 1024]) for s in range(0, len(inputs), 1024)])
+
+    @staticmethod
+    def order(encoded, rng: np.random.Generator, batch_size: int) -> list[np.ndarray]:
+        idx = rng.permutation(len(encoded))
+        return [idx[s:s + batch_size] for s in range(0, len(idx), batch_size)]
+
+    @staticmethod
+    def collate(encoded, idx) -> tuple[torch.Tensor, ...]:
+        return (torch.from_numpy(encoded[idx]),)
+
+    def loss(self, inputs, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.model(*inputs)
+        return F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing), logits
+
+    def scores(self, inputs) -> torch.Tensor:
+        return self.model(*inputs)
