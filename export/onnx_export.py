@@ -15,15 +15,15 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
+from torch.export import Dim
+
+from swarmedge import __version__
 from swarmedge.export.graph import (
     dedupe_initializers,
     fold_constant_transposes,
     set_metadata,
     strip_initializer_value_info,
 )
-from torch.export import Dim
-
-from swarmedge import __version__
 
 DEFAULT_OPSET = 20  # torch 2.13's dynamo exporter default; onnxruntime 1.31 runs <= 26
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from swarmedge.export.onnx_export import spec_for
 
 from swarmedge.errors import ParityError
+from swarmedge.export.onnx_export import spec_for
 
 DEFAULT_TOLERANCE = 1e-4
 

@@ -8,16 +8,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from swarmedge.export.onnx_export import DEFAULT_OPSET, export_onnx, spec_for
-from swarmedge.export.parity import DEFAULT_TOLERANCE, check_parity, int8_agreement
-from swarmedge.export.quantize import quantize
-from swarmedge.export.samples import feeds_for, load_samples, synthetic_samples
-from swarmedge.export.targets import resolve
 
 from swarmedge import __version__
 from swarmedge.atomic import staged_directory, write_bytes
 from swarmedge.checkpoint import build_model, load_checkpoint
 from swarmedge.errors import InputError
+from swarmedge.export.onnx_export import DEFAULT_OPSET, export_onnx, spec_for
+from swarmedge.export.parity import DEFAULT_TOLERANCE, check_parity, int8_agreement
+from swarmedge.export.quantize import quantize
+from swarmedge.export.samples import feeds_for, load_samples, synthetic_samples
+from swarmedge.export.targets import resolve
 from swarmedge.manifest import FORMAT, FORMAT_VERSION, MANIFEST, PRECISION_FILES, dumps, sha256_file
 
 STEPS = ("load", "export", "parity", "quantize", "agreement", "write")

@@ -7,10 +7,10 @@ import tempfile
 from pathlib import Path
 
 import onnx
-from swarmedge.export.graph import strip_initializer_value_info
-from swarmedge.export.targets import TargetPreset
 
 from swarmedge.errors import InputError
+from swarmedge.export.graph import strip_initializer_value_info
+from swarmedge.export.targets import TargetPreset
 
 METHODS = ("minmax", "entropy", "percentile")
 # MatMul carries nearly all the arithmetic; Gather is SwarmFormer's embedding table, which

@@ -3,9 +3,9 @@
 from dataclasses import dataclass
 
 import numpy as np
-from swarmedge.runtimes.bundle import Bundle
 
 from swarmedge.errors import InputError
+from swarmedge.runtimes.bundle import Bundle
 
 
 @dataclass(frozen=True)

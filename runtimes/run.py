@@ -3,9 +3,9 @@
 from pathlib import Path
 
 import numpy as np
-from swarmedge.runtimes.classifier import Classifier, Prediction
 
 from swarmedge.errors import InputError
+from swarmedge.runtimes.classifier import Classifier, Prediction
 
 
 def classify(

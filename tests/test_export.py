@@ -12,10 +12,10 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from swarmedge.export import export_bundle
 
 from swarmedge.checkpoint import build_model, load_checkpoint
 from swarmedge.errors import InputError, ParityError
+from swarmedge.export import export_bundle
 from swarmedge.manifest import read_manifest, sha256_file
 
 

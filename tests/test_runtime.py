@@ -6,11 +6,11 @@ import shutil
 import numpy as np
 import pytest
 from PIL import Image
+
+from swarmedge.errors import BundleError, InputError
 from swarmedge.runtimes import Bundle, Classifier
 from swarmedge.runtimes.images import images_to_boids, load_image
 from swarmedge.runtimes.text import TextEncoder
-
-from swarmedge.errors import BundleError, InputError
 
 from .conftest import run_device
 

@@ -1,9 +1,9 @@
 """CPU target presets: valid, reasoned, detected from /proc/cpuinfo, compared with optimum."""
 
 import pytest
-from swarmedge.export.targets import PRESETS, TargetPreset, detect, resolve
 
 from swarmedge.errors import InputError
+from swarmedge.export.targets import PRESETS, TargetPreset, detect, resolve
 
 X86_AVX2 = "flags\t\t: fpu sse sse2 avx avx2 fma"
 X86_VNNI = "flags\t\t: fpu sse avx2 avx512f avx512bw avx512_vnni"

@@ -5,6 +5,7 @@ cache atomically, so the cache never holds a partial or corrupt file.
 """
 
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.error
@@ -69,7 +70,7 @@ def download_file(f: RemoteFile, dest: Path, what: str, data: Path | None = None
             _verify(Path(tmp), f)
             os.replace(tmp, dest)
             return
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
             errors.append(f"{url}: {exc}")
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,105 @@
+"""Training: seeded, logged, best checkpoint kept, resumable after an interrupt; eval metrics."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from swarmedge.checkpoint import init_checkpoint, load_checkpoint
+from swarmedge.datasets import Dataset
+from swarmedge.metrics import classification_report
+from swarmedge.training import TrainConfig, train
+
+
+def _digits(data_dir, n=96):
+    from swarmedge.datasets import load_dataset
+
+    ds = load_dataset("mnist", "test", digits=(5, 6), data=data_dir)
+    return ds.subset(np.arange(n))
+
+
+def test_training_is_seeded_logged_and_keeps_the_best(data_dir, tmp_path):
+    ds = _digits(data_dir)
+    cfg = TrainConfig(epochs=2, batch_size=16, lr=5e-3, seed=7)
+    rows = []
+    for run in ("a", "b"):
+        ckpt = init_checkpoint("boids", {"blocks": 2, "dim_feedforward": 32}, seed=7)
+        result = train(ckpt, ds, tmp_path / f"{run}.pt", cfg, progress=False, on_epoch=rows.append)
+        assert result["epoch"] == 2
+    a, b = (load_checkpoint(tmp_path / f"{r}.pt") for r in ("a", "b"))
+    for k in a["state_dict"]:
+        assert torch.equal(a["state_dict"][k], b["state_dict"][k])  # same seed, same weights
+    log = [json.loads(line) for line in (tmp_path / "a.log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2] and all(0 <= r["val_accuracy"] <= 1 for r in log)
+    best = max(r["val_accuracy"] for r in log)
+    assert a["metadata"]["training"]["val_accuracy"] == best
+    assert a["metadata"]["training"]["val_samples"] == round(0.1 * len(ds))
+
+
+def test_text_training_on_own_data(tmp_path, tiny_vocab):
+    texts = ["good film", "bad film", "great plot", "awful actor"] * 8
+    ds = Dataset(texts, np.array([1, 0, 1, 0] * 8), ["negative", "positive"], "text", "toy")
+    ckpt = init_checkpoint("swarmformer", {"d_model": 8, "seq_len": 8, "cluster_size": 4, "num_layers": 1,
+                                           "T_local": 1}, vocab=tiny_vocab)
+    result = train(ckpt, ds, tmp_path / "t.pt", TrainConfig(epochs=1, batch_size=8), progress=False)
+    assert 0 <= result["best_val_accuracy"] <= 1 and (tmp_path / "t.pt").is_file()
+
+
+def _train_cmd(out, *extra):
+    return [sys.executable, "-m", "swarmedge.cli", "train", "boids", "--epochs", "2", "--batch-size", "8",
+            "--blocks", "2", "--dim-feedforward", "32", "-o", str(out), *extra]
+
+
+def test_interrupted_training_resumes(data_dir, tmp_path):
+    (tmp_path / "data").mkdir()
+    # a small MNIST-like .npz keeps the run short
+    with np.load(data_dir / "mnist.npz") as z:
+        keep = np.flatnonzero(np.isin(z["y_train"], (5, 6)))[:400]
+        np.savez(tmp_path / "data" / "mnist.npz", x_train=z["x_train"][keep], y_train=z["y_train"][keep],
+                 x_test=z["x_test"][:10], y_test=z["y_test"][:10])
+    out = tmp_path / "m.pt"
+    env_data = ["--data", str(tmp_path / "data")]
+    proc = subprocess.Popen(_train_cmd(out, *env_data), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "m.log.jsonl").exists():
+        time.sleep(0.05)  # wait for the first epoch to end, then stop it mid-second-epoch
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130, proc.stderr.read()
+    assert "--resume" in proc.stderr.read()
+    assert load_checkpoint(out)["metadata"]["training"]["epoch"] == 1  # a valid best checkpoint
+    r = subprocess.run(_train_cmd(out, *env_data, "--resume"), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    log = [json.loads(line) for line in (tmp_path / "m.log.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in log] == [1, 2]
+    r = subprocess.run(_train_cmd(out, *env_data, "--resume", "--seed", "5"), capture_output=True, text=True)
+    assert r.returncode != 0 and "seed" in r.stderr
+
+
+def test_eval_checkpoint_and_bundle_agree(data_dir, tmp_path):
+    from swarmedge.checkpoint import save_checkpoint
+    from swarmedge.evaluate import evaluate_model
+    from swarmedge.export import export_bundle
+
+    ckpt = init_checkpoint("boids", {"blocks": 2, "dim_feedforward": 32}, seed=1)
+    save_checkpoint(ckpt, tmp_path / "m.pt")
+    bundle, _ = export_bundle(tmp_path / "m.pt", agreement_size=16)
+    a = evaluate_model(tmp_path / "m.pt", "mnist", data_dir=data_dir, limit=300)
+    b = evaluate_model(bundle, "mnist", data_dir=data_dir, limit=300, precision="fp32")
+    assert a["samples"] == b["samples"] == 300
+    assert a["confusion_matrix"] == b["confusion_matrix"]  # fp32 ONNX == PyTorch on the same sample
+    assert b["engine"] == "onnxruntime fp32" and a["engine"] == "pytorch fp32"
+
+
+def test_metrics_by_hand():
+    r = classification_report(np.array([0, 0, 1, 1, 1]), np.array([0, 1, 1, 1, 0]), ["a", "b"])
+    assert r["accuracy"] == pytest.approx(0.6)
+    assert r["confusion_matrix"] == [[1, 1], [1, 2]]
+    assert r["per_class"]["b"]["precision"] == pytest.approx(2 / 3)
+    assert r["per_class"]["a"]["recall"] == pytest.approx(0.5)
+    assert r["macro_f1"] == pytest.approx((0.5 + 2 / 3) / 2)
