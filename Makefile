@@ -10,7 +10,7 @@ export SWARMEDGE_CONFORMANCE ?= $(SHARED)/conformance
 PEERS ?= .venv-peers
 export SWARMEDGE_PEERS_PYTHON ?= $(abspath $(PEERS))/bin/python
 
-.PHONY: install peers demo test lint clean
+.PHONY: install peers demo test lint reproduce clean
 
 # torch is installed first and exactly (2.13.0, CPU build): any looser spec pulls a CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -41,6 +41,10 @@ lint: install
 
 test: install peers lint
 	$(PY) -m pytest
+
+# Trains and evaluates every published configuration (many CPU hours); see docs/RESULTS.md.
+reproduce: install
+	$(PY) tools/reproduce.py
 
 clean:
 	rm -rf $(VENV) $(PEERS) demo-out build dist *.egg-info .pytest_cache .ruff_cache

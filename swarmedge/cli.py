@@ -297,6 +297,7 @@ def eval_(model, data, data_dir, precision, limit, as_json):
     from swarmedge.metrics import format_report
 
     report = evaluate_model(model, data, data_dir=data_dir, precision=precision, limit=limit)
+    report.pop("predictions")
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
 
 

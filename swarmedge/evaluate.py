@@ -31,7 +31,7 @@ def evaluate_model(model: Path, data: str, data_dir: Path | None = None, precisi
     else:
         predicted, engine = _torch_predict(model, ds, batch_size), "pytorch fp32"
     report = classification_report(ds.labels, predicted, ds.label_names)
-    report.update(model=str(model), engine=engine, data=ds.source)
+    report.update(model=str(model), engine=engine, data=ds.source, predictions=predicted.tolist())
     return report
 
 
