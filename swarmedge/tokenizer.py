@@ -48,6 +48,7 @@ def wordpiece_from_vocab_dict(vocab: dict[str, int], where: str = "the vocabular
         special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
     )
     tok.decoder = decoders.WordPiece(prefix="##")
+    tok.add_special_tokens(list(SPECIALS))  # never split, skipped when decoding, as in bert's own tokenizer
     return tok.to_str()
 
 
