@@ -61,21 +61,18 @@ def make_checkpoint(model, model_type: str, labels: list[str], preprocessing: di
 
 
 def save_checkpoint(checkpoint: dict, path: Path) -> None:
-    """Write atomically: a crash never leaves a truncated checkpoint in place."""
-    import tempfile
+    """``torch.save`` atomically: a crash never leaves a truncated file in place."""
+    import io
 
     import torch
 
+    from swarmedge.atomic import write_bytes
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(checkpoint, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: Path, vocab: Path | None = None) -> dict:

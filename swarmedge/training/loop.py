@@ -135,18 +135,9 @@ def _with_training(checkpoint: dict, model, config: TrainConfig, row: dict, n_tr
 
 
 def _save_resume(path: Path, model, optimizer, schedule, state: dict, config: TrainConfig) -> None:
-    import tempfile
-
-    payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-               "state": dict(state), "config": asdict(config), "torch_rng": torch.get_rng_state()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "schedule": schedule.state_dict(), "state": dict(state), "config": asdict(config),
+                     "torch_rng": torch.get_rng_state()}, path)
 
 
 def _load_resume(path: Path, model, optimizer, schedule, config: TrainConfig) -> dict:
