@@ -301,6 +301,52 @@ def eval_(model, data, data_dir, precision, limit, as_json):
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
 
 
+def _int_list(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        items = [int(v) for v in str(value).split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers") from None
+    if not items or min(items) < 1:
+        raise click.BadParameter("values must be positive integers")
+    return items
+
+
+@cli.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--precision", default="int8,fp32", show_default=True, help="Comma-separated precisions.")
+@click.option("--threads", default="1", show_default=True, callback=_int_list, help="Comma-separated thread counts.")
+@click.option("--batch", default="1", show_default=True, callback=_int_list, help="Comma-separated batch sizes.")
+@click.option("--seq-len", callback=_int_list, help="Text models: tokens per input [default: the bundle's seq_len].")
+@click.option("--boids", callback=_int_list, help="Boid models: boids per input [default: 150].")
+@click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True)
+@click.option("--repeat", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--per-op", is_flag=True, help="Add onnxruntime's per-operator times, fp32 and int8 side by side.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Also write the JSON report here.")
+def profile(bundle, precision, threads, batch, seq_len, boids, warmup, repeat, per_op, as_json, output):
+    """Measure latency, throughput and memory of BUNDLE on this machine (no torch needed).
+
+    \b
+    Examples:
+      swarmedge profile small.bundle
+      swarmedge profile small.bundle --threads 1,4 --batch 1,8,32 --per-op
+      swarmedge profile digits.bundle --boids 50,150,400 --json -o pi5.json
+    """
+    from swarmedge.atomic import write_bytes
+    from swarmedge.runtimes.profile import profile_bundle
+    from swarmedge.summary import profile_table
+
+    precisions = [p.strip() for p in precision.split(",") if p.strip()]
+    report = profile_bundle(bundle, precisions, threads, batch, seq_len or boids or None,
+                            warmup=warmup, repeat=repeat, per_op=per_op)
+    text = json.dumps(report, indent=2)
+    if output:
+        write_bytes(output, (text + "\n").encode())
+    click.echo(text if as_json else profile_table(report))
+
+
 @cli.command()
 @click.option("--workdir", type=click.Path(path_type=Path), default=Path("demo-out"), show_default=True,
               help="Where the demo writes its checkpoints and bundles.")

@@ -35,3 +35,35 @@ def bundle_summary(path, manifest: dict) -> str:
         lines.append(f"int8 vs fp32 top-1 agreement {a['top1_agreement']:.1%} on {a['inputs']} inputs "
                      f"({a['source']}), max |{a['output']} diff| {a['max_abs_diff']:.3g}")
     return "\n".join(lines)
+
+
+def profile_table(report: dict) -> str:
+    """The profile as a table, then the per-operator breakdown side by side."""
+    lines = [f"{report['bundle']} on {report['machine']['cpu']} ({report['machine']['cores']} cores, "
+             f"onnxruntime {report['machine']['onnxruntime']})",
+             f"{'precision':>9} {'thr':>3} {'batch':>5} {'length':>6} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} "
+             f"{'samples/s':>10} {'GMAC/s':>7} {'first ms':>8} {'MB':>6}"]
+    for c in report["configs"]:
+        lat = c["latency"]
+        lines.append(f"{c['precision']:>9} {c['threads']:>3} {c['batch']:>5} {c['length']:>6} {lat['p50_ms']:>8.3f} "
+                     f"{lat['p99_ms']:>8.3f} {lat['mean_ms']:>8.3f} {c['throughput_samples_per_s']:>10.1f} "
+                     f"{c['gmacs_per_s']:>7.2f} {c['first_inference_ms']:>8.1f} {c['model_bytes'] / 2**20:>6.2f}"
+                     + ("  noisy: the machine was busy, rerun" if c["noisy"] else ""))
+    per_op = report.get("per_op")
+    if per_op:
+        precisions = list(per_op["by_precision"])
+        lines.append(f"slowest operators (ms per inference, share), threads {per_op['threads']}, "
+                     f"batch {per_op['batch']}, length {per_op['length']}:")
+        lines.append(f"{'op':>24}" + "".join(f"{p:>22}" for p in precisions))
+        ops = {}
+        for p in precisions:
+            for row in per_op["by_precision"][p]:
+                ops.setdefault(row["op"], {})[p] = row
+        order = sorted(ops, key=lambda o: -max(r["ms_per_inference"] for r in ops[o].values()))
+        for op in order[:12]:
+            cells = []
+            for p in precisions:
+                r = ops[op].get(p)
+                cells.append(f"{r['ms_per_inference']:>12.3f} ({r['share']:>5.1%})" if r else f"{'-':>22}")
+            lines.append(f"{op:>24}" + "".join(f"{c:>22}" for c in cells))
+    return "\n".join(lines)

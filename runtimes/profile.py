@@ -1,0 +1,146 @@
+"""Latency profiling on the device (numpy + onnxruntime only): what a bundle costs here.
+
+For each (precision, threads, batch, length): session creation and first-inference time,
+latency statistics over repeated runs after warm-up, throughput, memory, model size,
+multiply-accumulates and the achieved rate; optionally onnxruntime's per-operator profile.
+"""
+
+import json
+import os
+import platform
+import resource
+import tempfile
+import time
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+
+from swarmedge.errors import InputError
+from swarmedge.runtimes.bundle import Bundle
+from swarmedge.runtimes.cost import macs_per_sample
+
+NOISY_CV = 0.25  # coefficient of variation above which the machine was likely busy
+NOISY_TAIL = 3.0  # p99 / p50 above which the machine was likely busy
+
+
+def synthetic_feeds(manifest: dict, batch: int, length: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Inputs of the right shape and range: token ids, or boids spread over the habitat."""
+    if manifest["model_type"] == "swarmformer":
+        multiple = manifest["preprocessing"]["multiple_of"]
+        if length % multiple:
+            raise InputError(f"--seq-len {length} must be a multiple of {multiple} for this model")
+        return {"input_ids": rng.integers(1, manifest["config"]["vocab_size"], (batch, length), dtype=np.int64)}
+    h = manifest["preprocessing"]["habitat_scaling"]
+    return {"boids": rng.uniform(-h, h, (batch, length, 2)).astype(np.float32),
+            "lengths": np.full(batch, length, dtype=np.int64)}
+
+
+def latency_stats(ms: np.ndarray) -> dict:
+    q = np.percentile(ms, [50, 90, 95, 99])
+    return {"mean_ms": float(ms.mean()), "std_ms": float(ms.std()), "min_ms": float(ms.min()),
+            "p50_ms": float(q[0]), "p90_ms": float(q[1]), "p95_ms": float(q[2]), "p99_ms": float(q[3]),
+            "max_ms": float(ms.max())}
+
+
+def profile_config(bundle: Bundle, precision: str, threads: int, batch: int, length: int,
+                   warmup: int, repeat: int, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    feeds = synthetic_feeds(bundle.manifest, batch, length, rng)
+    t0 = time.perf_counter()
+    session = bundle.session(precision, threads)
+    session_ms = (time.perf_counter() - t0) * 1e3
+    output = [session.get_outputs()[0].name]
+    t0 = time.perf_counter()
+    session.run(output, feeds)
+    first_ms = (time.perf_counter() - t0) * 1e3
+    for _ in range(warmup):
+        session.run(output, feeds)
+    times = np.empty(repeat)
+    for i in range(repeat):
+        t0 = time.perf_counter()
+        session.run(output, feeds)
+        times[i] = (time.perf_counter() - t0) * 1e3
+    stats = latency_stats(times)
+    macs = macs_per_sample(bundle.manifest, length) * batch
+    noisy = stats["std_ms"] / stats["mean_ms"] > NOISY_CV or stats["p99_ms"] / stats["p50_ms"] > NOISY_TAIL
+    return {
+        "precision": precision, "threads": threads, "batch": batch, "length": length,
+        "session_create_ms": session_ms, "first_inference_ms": first_ms, "repeat": repeat, "warmup": warmup,
+        "latency": stats,
+        "throughput_samples_per_s": batch / (stats["mean_ms"] / 1e3),
+        "process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "model_bytes": bundle.model_path(precision).stat().st_size,
+        "macs_per_inference": macs,
+        "gmacs_per_s": macs / (stats["p50_ms"] / 1e3) / 1e9,
+        "noisy": bool(noisy),
+    }
+
+
+def per_operator(bundle: Bundle, precision: str, threads: int, batch: int, length: int, repeat: int) -> list[dict]:
+    """onnxruntime's own node timings, summed per operator type, slowest first."""
+    import onnxruntime as ort
+
+    feeds = synthetic_feeds(bundle.manifest, batch, length, np.random.default_rng(0))
+    with tempfile.TemporaryDirectory(prefix="swarmedge-profile-") as tmp:
+        opts = ort.SessionOptions()
+        opts.enable_profiling = True
+        opts.profile_file_prefix = str(Path(tmp) / "ort")
+        opts.intra_op_num_threads = threads
+        opts.log_severity_level = 3
+        session = ort.InferenceSession(str(bundle.model_path(precision)), opts, providers=["CPUExecutionProvider"])
+        for _ in range(repeat):
+            session.run(None, feeds)
+        trace = json.loads(Path(session.end_profiling()).read_text())
+    totals: dict[str, list[float]] = {}  # op type -> [milliseconds, node executions]
+    for event in trace:
+        if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
+            entry = totals.setdefault(event.get("args", {}).get("op_name", "?"), [0.0, 0])
+            entry[0] += event["dur"] / 1e3
+            entry[1] += 1
+    runs = repeat
+    total = sum(v[0] for v in totals.values()) or 1.0
+    rows = [{"op": op, "ms_per_inference": ms / runs, "share": ms / total, "count_per_inference": n // runs}
+            for op, (ms, n) in totals.items()]
+    return sorted(rows, key=lambda r: -r["ms_per_inference"])
+
+
+def profile_bundle(path, precisions=("int8", "fp32"), threads=(1,), batches=(1,), lengths=None,
+                   warmup: int = 10, repeat: int = 100, per_op: bool = False, progress: bool = True) -> dict:
+    """Profile every combination; returns the JSON-ready report that ``compare`` reads."""
+    from tqdm import tqdm
+
+    bundle = Bundle.open(path)
+    precisions = [p for p in precisions if p in bundle.precisions] or bundle.precisions
+    if lengths is None:
+        lengths = [bundle.manifest["preprocessing"].get("seq_len", 150)]  # 150: a typical digit's boid count
+    if warmup < 0 or repeat < 1:
+        raise InputError("--warmup must be >= 0 and --repeat >= 1")
+    combos = list(product(precisions, threads, batches, lengths))
+    configs = []
+    for precision, t, b, n in tqdm(combos, desc="profile", unit="config", disable=None if progress else True,
+                                   leave=False):
+        configs.append(profile_config(bundle, precision, t, b, n, warmup, repeat))
+    report = {"bundle": str(path), "model_type": bundle.manifest["model_type"], "machine": machine(),
+              "configs": configs}
+    if per_op:
+        t, b, n = threads[0], batches[0], lengths[0]
+        report["per_op"] = {"threads": t, "batch": b, "length": n,
+                            "by_precision": {p: per_operator(bundle, p, t, b, n, max(10, repeat // 10))
+                                             for p in precisions}}
+    return report
+
+
+def machine() -> dict:
+    import onnxruntime
+
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware")):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "machine": platform.machine(), "cores": os.cpu_count(),
+            "onnxruntime": onnxruntime.__version__, "python": platform.python_version()}
