@@ -10,7 +10,7 @@ export SWARMEDGE_CONFORMANCE ?= $(SHARED)/conformance
 PEERS ?= .venv-peers
 export SWARMEDGE_PEERS_PYTHON ?= $(abspath $(PEERS))/bin/python
 
-.PHONY: install peers demo test lint reproduce clean
+.PHONY: install peers browser demo test lint reproduce clean
 
 # torch is installed first and exactly (2.13.0, CPU build): any looser spec pulls a CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -33,13 +33,17 @@ $(PEERS)/.installed:
 
 peers: $(PEERS)/.installed
 
+# Headless Chromium renders the HTML report in the tests (Debian's package).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
+
 demo: install
 	$(VENV)/bin/swarmedge demo --workdir demo-out
 
 lint: install
 	$(PY) -m ruff check .
 
-test: install peers lint
+test: install peers browser lint
 	$(PY) -m pytest
 
 # Trains and evaluates every published configuration (many CPU hours); see docs/RESULTS.md.

@@ -298,6 +298,7 @@ def eval_(model, data, data_dir, precision, limit, as_json):
 
     report = evaluate_model(model, data, data_dir=data_dir, precision=precision, limit=limit)
     report.pop("predictions")
+    report.pop("scores")
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
 
 
@@ -345,6 +346,47 @@ def profile(bundle, precision, threads, batch, seq_len, boids, warmup, repeat, p
     if output:
         write_bytes(output, (text + "\n").encode())
     click.echo(text if as_json else profile_table(report))
+
+
+@cli.command("compare")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--data", "data", required=True, help="mnist, imdb, or a path to your own labelled data.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding mnist/imdb files.")
+@click.option("--limit", type=click.IntRange(min=1), help="Compare on a seeded sample of this many inputs.")
+@click.option("--latency-inputs", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--profile", "profiles", multiple=True, type=click.Path(path_type=Path),
+              help="A `swarmedge profile --json` report from another device, added as a column (repeatable).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("compare-report"), show_default=True,
+              help="Directory for report.md, report.json and report.html.")
+def compare_cmd(model, bundle, data, data_dir, limit, latency_inputs, profiles, output):
+    """PyTorch fp32 vs ONNX fp32 vs ONNX int8 on a test set: accuracy, agreement, errors, latency, size.
+
+    \b
+    Examples:
+      swarmedge compare digits.pt digits.bundle --data mnist
+      swarmedge compare small.pt small.bundle --data imdb --limit 2000 -o report/
+      swarmedge compare small.pt small.bundle --data imdb --profile pi5.json
+    """
+    from swarmedge.errors import require_extra
+
+    require_extra("torch", "export")
+    require_extra("matplotlib", "viz")
+    from tqdm import tqdm
+
+    from swarmedge.compare import compare
+    from swarmedge.reports import markdown, write_reports
+
+    with tqdm(desc="compare", unit="step", file=sys.stderr, disable=None, leave=False) as bar:
+        def on_step(step):
+            bar.set_postfix_str(step)
+            bar.update(1)
+
+        result = compare(model, bundle, data, data_dir=data_dir, limit=limit, latency_inputs=latency_inputs,
+                         profiles=profiles, on_step=on_step)
+    paths = write_reports(result, output)
+    click.echo(markdown(result))
+    click.echo("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
 @cli.command()

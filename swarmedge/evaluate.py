@@ -11,28 +11,36 @@ from swarmedge.metrics import classification_report
 def evaluate_model(model: Path, data: str, data_dir: Path | None = None, precision: str | None = None,
                    limit: int | None = None, seed: int = 0, batch_size: int = 256) -> dict:
     """Metrics of ``model`` on the test split of ``data`` (mnist, imdb or your own labelled data)."""
-    from swarmedge.datasets import load_dataset
-
     model = Path(model)
     is_bundle = model.is_dir() and (model / "manifest.json").is_file()
-    labels_cfg = _model_labels(model, is_bundle)
-    digits = [int(x) for x in labels_cfg] if data == "mnist" else None
-    ds = load_dataset(data, "test", digits=digits, data=data_dir)
-    if limit and limit < len(ds):
-        ds = ds.subset(np.sort(np.random.default_rng(seed).choice(len(ds), limit, replace=False)))
-    if ds.label_names != labels_cfg:
-        raise InputError(f"the data's labels {ds.label_names} differ from the model's {labels_cfg}")
+    ds = load_test_set(data, _model_labels(model, is_bundle), data_dir, limit, seed)
     if is_bundle:
         from swarmedge.runtimes import Classifier
 
         clf = Classifier(model, precision=precision, batch_size=batch_size)
         preds = clf.classify_texts(ds.inputs) if ds.kind == "text" else clf.classify_images(ds.inputs)
-        predicted, engine = np.array([p.index for p in preds]), f"onnxruntime {clf.precision}"
+        scores, engine = np.array([p.scores for p in preds], dtype=np.float32), f"onnxruntime {clf.precision}"
     else:
-        predicted, engine = _torch_predict(model, ds, batch_size), "pytorch fp32"
+        scores, engine = _torch_scores(model, ds, batch_size), "pytorch fp32"
+    predicted = scores.argmax(1)
     report = classification_report(ds.labels, predicted, ds.label_names)
-    report.update(model=str(model), engine=engine, data=ds.source, predictions=predicted.tolist())
+    report.update(model=str(model), engine=engine, data=ds.source, predictions=predicted.tolist(),
+                  scores=scores.tolist())
     return report
+
+
+def load_test_set(data: str, labels: list[str], data_dir: Path | None = None, limit: int | None = None,
+                  seed: int = 0):
+    """The test split of ``data`` for a model with ``labels``; a seeded sample when ``limit``."""
+    from swarmedge.datasets import load_dataset
+
+    digits = [int(x) for x in labels] if data == "mnist" else None
+    ds = load_dataset(data, "test", digits=digits, data=data_dir)
+    if limit and limit < len(ds):
+        ds = ds.subset(np.sort(np.random.default_rng(seed).choice(len(ds), limit, replace=False)))
+    if ds.label_names != labels:
+        raise InputError(f"the data's labels {ds.label_names} differ from the model's {labels}")
+    return ds
 
 
 def _model_labels(model: Path, is_bundle: bool) -> list[str]:
@@ -45,7 +53,7 @@ def _model_labels(model: Path, is_bundle: bool) -> list[str]:
     return load_checkpoint(model)["labels"]
 
 
-def _torch_predict(path: Path, ds, batch_size: int) -> np.ndarray:
+def _torch_scores(path: Path, ds, batch_size: int) -> np.ndarray:
     import torch
 
     from swarmedge.checkpoint import build_model, load_checkpoint
@@ -60,5 +68,5 @@ def _torch_predict(path: Path, ds, batch_size: int) -> np.ndarray:
     with torch.no_grad():
         for s in range(0, len(ds), batch_size):
             idx = np.arange(s, min(s + batch_size, len(ds)))
-            out.append(task.scores(task.collate(encoded, idx)).argmax(1).numpy())
+            out.append(task.scores(task.collate(encoded, idx)).numpy())
     return np.concatenate(out)

@@ -1,0 +1,97 @@
+"""Write a comparison as Markdown, JSON and one self-contained HTML page (plots inlined)."""
+
+import base64
+import html
+import json
+from pathlib import Path
+
+from swarmedge.atomic import write_bytes
+from swarmedge.summary import human_bytes
+
+
+def _rows_md(result: dict) -> list[str]:
+    lines = ["| variant | accuracy | precision | recall | F1 | agreement | max score err | p50 ms | p99 ms | "
+             "speed-up | size |", "|" + " --- |" * 11]
+    for r in result["rows"]:
+        lat = r["latency_ms"]
+        lines.append(f"| {r['variant']} | {r['accuracy']:.2%} | {r['macro_precision']:.4f} | {r['macro_recall']:.4f} "
+                     f"| {r['macro_f1']:.4f} | {r['agreement_with_pytorch']:.2%} | {r['score_error']['max']:.3g} | "
+                     f"{lat['p50_ms']:.3f} | {lat['p99_ms']:.3f} | {r['speedup_vs_pytorch']:.2f}x | "
+                     f"{human_bytes(r['bytes'])} |")
+    return lines
+
+
+def _profiles_md(result: dict) -> list[str]:
+    if not result["profiles"]:
+        return []
+    lines = ["", "## Measured elsewhere (`swarmedge profile` reports)", "",
+             "| device | onnxruntime | precision | threads | batch | length | p50 ms | p99 ms | samples/s |",
+             "|" + " --- |" * 9]
+    for p in result["profiles"]:
+        m = p["machine"]
+        for c in p["configs"]:
+            lines.append(f"| {m['cpu']} ({m['machine']}) | {m['onnxruntime']} | {c['precision']} | {c['threads']} | "
+                         f"{c['batch']} | {c['length']} | {c['latency']['p50_ms']:.3f} | "
+                         f"{c['latency']['p99_ms']:.3f} | {c['throughput_samples_per_s']:.1f} |")
+    return lines
+
+
+def markdown(result: dict) -> str:
+    m = result["machine"]
+    head = [f"# swarmedge compare: {Path(result['bundle']).name}", "",
+            f"{result['data']}, {result['samples']} inputs; latency over {result['latency_inputs']} of them "
+            f"at batch 1, one thread, on {m['cpu']} ({m['cores']} cores), onnxruntime {m['onnxruntime']}.", ""]
+    return "\n".join(head + _rows_md(result) + _profiles_md(result)) + "\n"
+
+
+def write_reports(result: dict, out_dir: Path) -> dict[str, Path]:
+    """report.json, report.md and report.html in ``out_dir``; returns their paths."""
+    from swarmedge import plots
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures = {
+        "Latency distribution": plots.latency_plot(result["latency_samples_ms"]),
+        "Accuracy vs latency": plots.accuracy_latency_plot(result["rows"]),
+        "Per-operator time": plots.per_op_plot(result["per_op"]),
+        "Score error": plots.score_error_plot(result["score_errors"]),
+    }
+    paths = {"json": out_dir / "report.json", "md": out_dir / "report.md", "html": out_dir / "report.html"}
+    write_bytes(paths["json"], (json.dumps(result, indent=2) + "\n").encode())
+    write_bytes(paths["md"], markdown(result).encode())
+    write_bytes(paths["html"], page(result, figures).encode())
+    return paths
+
+
+def page(result: dict, figures: dict[str, bytes]) -> str:
+    """One HTML file, no network: tables from the Markdown rows, plots as data: URIs."""
+    def table(md_lines: list[str]) -> str:
+        rows = [[html.escape(c.strip()) for c in line.strip("|").split("|")]
+                for line in md_lines if line.startswith("|")]
+        head, body = rows[0], rows[2:]
+        return ("<table><thead><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr></thead><tbody>"
+                + "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in body) + "</tbody></table>")
+
+    m = result["machine"]
+    imgs = "".join(f'<figure><img alt="{html.escape(t)}" src="data:image/png;base64,'
+                   f'{base64.b64encode(b).decode()}"><figcaption>{html.escape(t)}</figcaption></figure>'
+                   for t, b in figures.items())
+    profiles = _profiles_md(result)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>swarmedge compare: {html.escape(Path(result['bundle']).name)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }}
+table {{ border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }}
+th, td {{ border: 1px solid #ccc; padding: 0.3rem 0.6rem; text-align: right; }}
+th {{ background: #f0f0f0; }} td:first-child, th:first-child {{ text-align: left; }}
+figure {{ display: inline-block; margin: 0.5rem; vertical-align: top; }} img {{ max-width: 520px; }}
+</style></head><body>
+<h1>swarmedge compare: {html.escape(Path(result['bundle']).name)}</h1>
+<p>{html.escape(result['data'])}, {result['samples']} inputs. Latency: {result['latency_inputs']} inputs at batch 1,
+one thread, on {html.escape(m['cpu'])} ({m['cores']} cores), onnxruntime {html.escape(m['onnxruntime'])}.</p>
+{table(_rows_md(result))}
+{('<h2>Measured elsewhere</h2>' + table(profiles)) if profiles else ''}
+<h2>Plots</h2>
+{imgs}
+</body></html>
+"""
