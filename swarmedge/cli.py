@@ -189,6 +189,7 @@ def _train_options(f):
         click.option("--weight-decay", type=float, default=0.01, show_default=True),
         click.option("--seed", type=int, default=0, show_default=True, help="Seeds init, split and batch order."),
         click.option("--resume", is_flag=True, help="Continue the run whose OUT.resume.pt is beside -o."),
+        click.option("--threads", type=click.IntRange(min=1), help="torch threads [default: all cores]."),
         click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Best checkpoint (.pt)."),
     ]):
         f = option(f)
@@ -209,19 +210,22 @@ def train():
 
 
 def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch_size, lr, weight_decay, seed,
-                  resume, output, label_smoothing=0.0):
+                  resume, threads, output, label_smoothing=0.0):
     from swarmedge.errors import require_extra
 
     require_extra("torch", "export")
     from swarmedge.training import TrainConfig
     from swarmedge.training import train as run
-    from swarmedge.training.loop import side_files
+    from swarmedge.training.loop import resume_checkpoint, side_files
     from swarmedge.training.setup import load_training_data, starting_checkpoint
 
     dataset = load_training_data(model_type, data, digits)
     click.echo(f"data: {dataset.source}, {len(dataset)} samples, labels {', '.join(dataset.label_names)}")
-    ckpt = starting_checkpoint(model_type, config, texts=dataset.inputs if dataset.kind == "text" else None,
-                               vocab=vocab, seed=seed, labels=dataset.label_names)
+    if resume:  # the tokenizer and config the run started with, not new ones
+        ckpt = resume_checkpoint(output)
+    else:
+        ckpt = starting_checkpoint(model_type, config, texts=dataset.inputs if dataset.kind == "text" else None,
+                                   vocab=vocab, seed=seed, labels=dataset.label_names)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
                       label_smoothing=label_smoothing)
 
@@ -231,7 +235,7 @@ def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch
                    f"{row['seconds']:.0f}s{mark}")
 
     try:
-        result = run(ckpt, dataset, output, cfg, resume=resume, on_epoch=on_epoch)
+        result = run(ckpt, dataset, output, cfg, resume=resume, on_epoch=on_epoch, threads=threads)
     except KeyboardInterrupt:
         click.echo(f"swarmedge: interrupted; resume with the same command and --resume "
                    f"(state in {side_files(output)[0]})", err=True)
@@ -249,7 +253,7 @@ def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch
 @click.option("--dim-feedforward", type=click.IntRange(min=1), default=512, show_default=True)
 @_train_options
 def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, data, epochs, batch_size, lr,
-                weight_decay, seed, resume, output):
+                weight_decay, seed, resume, threads, output):
     """Train the boid swarm on MNIST digits."""
     if digits and classes:
         raise click.UsageError("give --digits or --classes, not both")
@@ -257,7 +261,7 @@ def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, da
     config = {"digits": list(chosen), "blocks": blocks, "recurrent": recurrent, "d_model": d_model,
               "dim_feedforward": dim_feedforward}
     _run_training("boids", config, None, data, chosen, None, epochs, batch_size, lr, weight_decay, seed, resume,
-                  output)
+                  threads, output)
 
 
 @train.command("swarmformer")
@@ -267,12 +271,12 @@ def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, da
 @click.option("--label-smoothing", type=float, default=0.0, show_default=True)
 @_train_options
 def train_swarmformer(preset, vocab, label_smoothing, data, epochs, batch_size, lr, weight_decay, seed, resume,
-                      output):
+                      threads, output):
     """Train SwarmFormer on IMDB (or your own labelled texts)."""
     from swarmedge.models.swarmformer import PRESETS
 
     _run_training("swarmformer", PRESETS[preset].to_dict(), None, data, None, vocab, epochs, batch_size, lr,
-                  weight_decay, seed, resume, output, label_smoothing)
+                  weight_decay, seed, resume, threads, output, label_smoothing)
 
 
 @cli.command("eval")

@@ -59,14 +59,32 @@ def vocab_size(tokenizer_json: str) -> int:
 
 
 def train_wordpiece(texts: list[str], vocab_size: int, min_frequency: int = 2) -> str:
-    """Learn a WordPiece vocabulary of ``vocab_size`` from ``texts`` (bert-uncased rules)."""
-    from tokenizers import Tokenizer, models, trainers
+    """A WordPiece vocabulary of ``vocab_size`` learnt from ``texts``, deterministically.
+
+    The specials, every character seen (word-initial and ``##``-continuation), then whole
+    words by frequency (ties alphabetical). Words outside the vocabulary fall back to
+    characters. The ``tokenizers`` trainer was not used: its ties break differently from
+    run to run, so the same seed gave different vocabularies.
+    """
+    from collections import Counter
+
+    from tokenizers import Tokenizer
 
     base = Tokenizer.from_str(wordpiece_from_vocab_dict({s: i for i, s in enumerate(SPECIALS)}))
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                        special_tokens=list(SPECIALS), continuing_subword_prefix="##",
-                                        show_progress=False)
-    base.model = models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100)
-    base.train_from_iterator((t.replace("<br />", " ") for t in texts), trainer=trainer)
-    vocab = base.get_vocab()
-    return wordpiece_from_vocab_dict(vocab)
+    words: Counter = Counter()
+    for text in texts:
+        normal = base.normalizer.normalize_str(text.replace("<br />", " "))
+        words.update(w for w, _ in base.pre_tokenizer.pre_tokenize_str(normal))
+    pieces: Counter = Counter()
+    for word, n in words.items():
+        pieces[word[0]] += n
+        for ch in word[1:]:
+            pieces["##" + ch] += n
+    tokens = list(SPECIALS) + sorted(pieces, key=lambda p: (-pieces[p], p))
+    if len(tokens) > vocab_size:
+        raise ValueError(f"vocab_size {vocab_size} is smaller than the {len(tokens)} characters in the texts")
+    seen = set(tokens)
+    frequent = sorted((w for w, n in words.items() if n >= min_frequency and w not in seen),
+                      key=lambda w: (-words[w], w))
+    tokens += frequent[: vocab_size - len(tokens)]
+    return wordpiece_from_vocab_dict({t: i for i, t in enumerate(tokens)})

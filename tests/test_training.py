@@ -103,3 +103,20 @@ def test_metrics_by_hand():
     assert r["per_class"]["b"]["precision"] == pytest.approx(2 / 3)
     assert r["per_class"]["a"]["recall"] == pytest.approx(0.5)
     assert r["macro_f1"] == pytest.approx((0.5 + 2 / 3) / 2)
+
+
+def test_learnt_vocabulary_is_deterministic_and_resumed_with_the_run(tmp_path):
+    from swarmedge.tokenizer import train_wordpiece
+    from swarmedge.training.loop import resume_checkpoint
+
+    texts = [f"review {i}: the film was {'good' if i % 2 else 'bad'} and the plot {i % 7}" for i in range(64)]
+    assert train_wordpiece(texts, 80) == train_wordpiece(list(texts), 80)
+    ds = Dataset(texts, np.array([i % 2 for i in range(64)]), ["negative", "positive"], "text", "toy")
+    from swarmedge.training.setup import starting_checkpoint
+
+    ckpt = starting_checkpoint("swarmformer", {"d_model": 8, "seq_len": 16, "cluster_size": 4, "num_layers": 1,
+                                               "T_local": 1, "vocab_size": 80}, texts=texts)
+    train(ckpt, ds, tmp_path / "t.pt", TrainConfig(epochs=1, batch_size=16), progress=False)
+    resumed = resume_checkpoint(tmp_path / "t.pt")
+    assert resumed["preprocessing"]["tokenizer"] == ckpt["preprocessing"]["tokenizer"]
+    assert resumed["config"] == ckpt["config"]

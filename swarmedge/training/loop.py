@@ -42,7 +42,8 @@ def side_files(out: Path) -> tuple[Path, Path]:
 
 
 def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: bool = False,
-          on_epoch: Callable[[dict], None] = lambda row: None, progress: bool = True) -> dict:
+          on_epoch: Callable[[dict], None] = lambda row: None, progress: bool = True,
+          threads: int | None = None) -> dict:
     """Train ``checkpoint``'s model on ``dataset``; return the last epoch's log row."""
     from tqdm import tqdm
 
@@ -50,7 +51,7 @@ def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: boo
 
     if config.epochs < 1 or config.batch_size < 1 or config.lr <= 0:
         raise InputError("epochs, batch size and learning rate must be positive")
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(threads or os.cpu_count() or 1)  # all cores unless told otherwise
     torch.manual_seed(config.seed)
     resume_path, log_path = side_files(out)
     model = build_model(checkpoint).train()
@@ -103,12 +104,12 @@ def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: boo
                 if accuracy > state["best"]:
                     state["best"] = accuracy
                     save_checkpoint(_with_training(checkpoint, model, config, row, len(train_ds), len(val_ds)), out)
-                _save_resume(resume_path, model, optimizer, schedule, state, config)
+                _save_resume(resume_path, model, optimizer, schedule, state, config, checkpoint)
                 with open(log_path, "a") as f:
                     f.write(json.dumps(row) + "\n")
                 on_epoch(row)
         except KeyboardInterrupt:
-            _save_resume(resume_path, model, optimizer, schedule, state, config)
+            _save_resume(resume_path, model, optimizer, schedule, state, config, checkpoint)
             raise
     return {**row, "best_val_accuracy": state["best"]}
 
@@ -134,10 +135,23 @@ def _with_training(checkpoint: dict, model, config: TrainConfig, row: dict, n_tr
     return make_checkpoint(model, checkpoint["model_type"], checkpoint["labels"], checkpoint["preprocessing"], **meta)
 
 
-def _save_resume(path: Path, model, optimizer, schedule, state: dict, config: TrainConfig) -> None:
-    save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+def _save_resume(path: Path, model, optimizer, schedule, state: dict, config: TrainConfig, start: dict) -> None:
+    skeleton = {k: v for k, v in start.items() if k != "state_dict"}  # type, config, labels, tokenizer
+    save_checkpoint({"checkpoint": skeleton, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "schedule": schedule.state_dict(), "state": dict(state), "config": asdict(config),
                      "torch_rng": torch.get_rng_state()}, path)
+
+
+def resume_checkpoint(out: Path) -> dict:
+    """The starting checkpoint a run was begun with (its tokenizer included), to resume it."""
+    path = side_files(out)[0]
+    if not path.is_file():
+        raise InputError(f"nothing to resume: {path} does not exist (start without --resume)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        return {**payload["checkpoint"], "state_dict": payload["model"]}
+    except Exception as exc:  # a damaged or foreign file: say so in one line
+        raise CheckpointError(f"cannot resume from {path}: {(str(exc).splitlines() or ['?'])[0][:160]}") from None
 
 
 def _load_resume(path: Path, model, optimizer, schedule, config: TrainConfig) -> dict:
