@@ -394,6 +394,40 @@ def compare_cmd(model, bundle, data, data_dir, limit, latency_inputs, profiles, 
 
 
 @cli.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--image", type=click.Path(path_type=Path), help="A digit (PNG/JPEG/npy) to follow through the blocks.")
+@click.option("--fields", is_flag=True, help="Draw the first block's vector fields instead (needs the .pt).")
+@click.option("--fps", type=click.IntRange(1, 30), default=3, show_default=True)
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help=".gif/.mp4, or .png for --fields")
+def visualize(model, image, fields, fps, output):
+    """Pictures of the swarm: boids moving block by block (fp32 and int8 side by side), or vector fields.
+
+    \b
+    Examples:
+      swarmedge visualize digits.bundle --image five.png -o swarm.gif
+      swarmedge visualize digits.pt --image five.png -o swarm.mp4
+      swarmedge visualize digits.pt --fields -o fields.png
+    """
+    from swarmedge.errors import require_extra
+
+    require_extra("matplotlib", "viz")
+    from swarmedge import visualize as viz
+
+    if fields:
+        click.echo(f"wrote {viz.vector_fields(model, output)}")
+        return
+    if image is None:
+        raise click.UsageError("give --image DIGIT (or --fields)")
+    from swarmedge.runtimes.images import load_image
+
+    notices: list[str] = []
+    digit = load_image(image, notices)
+    for notice in notices:
+        click.echo(f"swarmedge: note: {notice}", err=True)
+    click.echo(f"wrote {viz.swarm_animation(model, digit, output, fps=fps)}")
+
+
+@cli.command()
 @click.option("--workdir", type=click.Path(path_type=Path), default=Path("demo-out"), show_default=True,
               help="Where the demo writes its checkpoints and bundles.")
 def demo(workdir):
