@@ -10,7 +10,7 @@ export SWARMEDGE_CONFORMANCE ?= $(SHARED)/conformance
 PEERS ?= .venv-peers
 export SWARMEDGE_PEERS_PYTHON ?= $(abspath $(PEERS))/bin/python
 
-.PHONY: install peers browser demo test lint reproduce clean
+.PHONY: install peers browser arm demo test lint reproduce clean
 
 # torch is installed first and exactly (2.13.0, CPU build): any looser spec pulls a CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -37,13 +37,19 @@ peers: $(PEERS)/.installed
 browser:
 	@command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
 
+# QEMU user-mode emulation and an aarch64 sysroot (cached) for `swarmedge arm-check`.
+arm: install
+	@command -v qemu-aarch64-static >/dev/null && command -v mmdebstrap >/dev/null || \
+		(apt-get update -q && apt-get install -y -q qemu-user-static mmdebstrap)
+	$(VENV)/bin/swarmedge arm-setup
+
 demo: install
 	$(VENV)/bin/swarmedge demo --workdir demo-out
 
 lint: install
 	$(PY) -m ruff check .
 
-test: install peers browser lint
+test: install peers browser arm lint
 	$(PY) -m pytest
 
 # Trains and evaluates every published configuration (many CPU hours); see docs/RESULTS.md.

@@ -16,9 +16,10 @@ from swarmedge.errors import InputError
 from swarmedge.export.onnx_export import DEFAULT_OPSET, export_onnx, spec_for
 from swarmedge.export.parity import DEFAULT_TOLERANCE, check_parity, int8_agreement
 from swarmedge.export.quantize import quantize
-from swarmedge.export.samples import feeds_for, load_samples, synthetic_samples
+from swarmedge.export.samples import load_samples, synthetic_samples
 from swarmedge.export.targets import resolve
 from swarmedge.manifest import FORMAT, FORMAT_VERSION, MANIFEST, PRECISION_FILES, dumps, sha256_file
+from swarmedge.runtimes.feeds import feeds_for
 
 STEPS = ("load", "export", "parity", "quantize", "agreement", "write")
 

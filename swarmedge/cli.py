@@ -427,6 +427,69 @@ def visualize(model, image, fields, fps, output):
     click.echo(f"wrote {viz.swarm_animation(model, digit, output, fps=fps)}")
 
 
+@cli.command("arm-setup")
+@click.option("--rebuild", is_flag=True, help="Build the sysroot again even if the cache has one.")
+def arm_setup(rebuild):
+    """Build (once) the cached aarch64 sysroot that arm-check runs bundles in.
+
+    \b
+    Needs: sudo apt-get install qemu-user-static mmdebstrap
+    Examples:
+      swarmedge arm-setup
+      SWARMEDGE_CACHE=/data/cache swarmedge arm-setup --rebuild
+    """
+    from tqdm import tqdm
+
+    from swarmedge.arm.sysroot import ensure_sysroot
+
+    with tqdm(desc="arm-setup", unit="step", file=sys.stderr, disable=None, leave=False) as bar:
+        def on_step(step):
+            bar.set_postfix_str(step)
+            bar.update(1)
+
+        root = ensure_sysroot(rebuild=rebuild, on_step=on_step)
+    click.echo(f"aarch64 sysroot ready: {root}")
+
+
+@cli.command("arm-check")
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--cpu", default="cortex-a72,cortex-a76", show_default=True,
+              help="Emulated CPUs: cortex-a72 = Raspberry Pi 4, cortex-a76 = Raspberry Pi 5.")
+@click.option("--precision", default="int8", show_default=True, help="Comma-separated: int8, fp32.")
+@click.option("--data", help="mnist, imdb or your own labelled data [default: the model's data set].")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding mnist/imdb files.")
+@click.option("--limit", type=click.IntRange(min=0),
+              help="Seeded sample size [default: 300 digits, 200 reviews; 0: all].")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Also write the JSON report here.")
+def arm_check_cmd(bundle, cpu, precision, data, data_dir, limit, as_json, output):
+    """Run BUNDLE on emulated Raspberry Pi 4/5 CPUs (QEMU) and compare with this machine.
+
+    \b
+    Examples:
+      swarmedge arm-check small.bundle
+      swarmedge arm-check digits.bundle --cpu cortex-a72 --precision int8,fp32 --limit 1000
+      swarmedge arm-check small.bundle --json -o arm.json     # compare --arm arm.json adds it to a report
+    """
+    from tqdm import tqdm
+
+    from swarmedge.arm.check import arm_check, format_arm_report
+    from swarmedge.atomic import write_bytes
+
+    with tqdm(desc="arm-check", unit="step", file=sys.stderr, disable=None, leave=False) as bar:
+        def on_step(step):
+            bar.set_postfix_str(step)
+            bar.update(1)
+
+        report = arm_check(bundle, [c.strip() for c in cpu.split(",") if c.strip()],
+                           [p.strip() for p in precision.split(",") if p.strip()], data, data_dir, limit,
+                           on_step=on_step)
+    text = json.dumps(report, indent=2)
+    if output:
+        write_bytes(output, (text + "\n").encode())
+    click.echo(text if as_json else format_arm_report(report))
+
+
 @cli.command()
 @click.option("--workdir", type=click.Path(path_type=Path), default=Path("demo-out"), show_default=True,
               help="Where the demo writes its checkpoints and bundles.")

@@ -77,7 +77,7 @@ def compare(model_pt: Path, bundle: Path, data: str, data_dir: Path | None = Non
 
 def _single_feeds(bundle, data, data_dir, limit, seed, n):
     from swarmedge.evaluate import load_test_set
-    from swarmedge.export.samples import Samples, feeds_for
+    from swarmedge.runtimes.feeds import Samples, feeds_for
 
     ds = load_test_set(data, bundle.labels, data_dir, limit, seed)
     ds = ds.subset(np.arange(min(n, len(ds))))

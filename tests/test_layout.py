@@ -43,8 +43,14 @@ def test_missing_export_extra_names_the_fix():
 
 
 def test_wheel_contains_every_module(tmp_path):
+    import shutil
+
+    # build from a copy: setuptools writes build/ and *.egg-info next to the sources
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv*", ".git", "build", "*.egg-info", "runs",
+                                                               "demo-out", "__pycache__", "zoo"))
     r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                        "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+                        "-w", str(tmp_path), str(src)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     (wheel,) = tmp_path.glob("swarmedge-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
