@@ -59,10 +59,9 @@ def run(name: str, workdir: Path, seed: int) -> dict:
     train_args, data, published, description = RUNS[name]
     ckpt = workdir / f"{name}.pt"
     cmd = swarmedge("train", *train_args, "--seed", str(seed), "-o", str(ckpt))
-    if (workdir / f"{name}.resume.pt").exists():
-        cmd.append("--resume")
+    resume = ["--resume"] if (workdir / f"{name}.resume.pt").exists() else []
     t0 = time.time()
-    subprocess.run(cmd, check=True)
+    subprocess.run(cmd + resume, check=True)
     train_seconds = time.time() - t0
     reference = evaluate_model(ckpt, data)
     rows = [_row("PyTorch fp32", reference, reference)]
@@ -80,7 +79,7 @@ def run(name: str, workdir: Path, seed: int) -> dict:
         sizes[target] = manifest["files"]["model.int8.onnx"]["bytes"]
     log = [json.loads(line) for line in (workdir / f"{name}.log.jsonl").read_text().splitlines()]
     return {"name": name, "description": description, "published": published, "data": data,
-            "command": "swarmedge " + shlex.join(cmd[3:]), "seed": seed, "epochs": len(log),
+            "command": "swarmedge " + shlex.join([*cmd[3:-1], ckpt.name]), "seed": seed, "epochs": len(log),
             "train_wall_seconds_this_invocation": round(train_seconds),
             "train_seconds_logged": round(sum(r["seconds"] for r in log)), "machine": machine(),
             "rows": rows, "onnx_bytes": sizes}
