@@ -134,11 +134,16 @@ def profile_bundle(path, precisions=("int8", "fp32"), threads=(1,), batches=(1,)
 def machine() -> dict:
     import onnxruntime
 
-    cpu = platform.processor()
+    cpu = platform.processor() or platform.machine()
+    arm_parts = {"0xd03": "Cortex-A53", "0xd08": "Cortex-A72", "0xd0b": "Cortex-A76"}  # Pi 3, Pi 4, Pi 5
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware")):
-                cpu = line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            if key.strip().lower() in ("model name", "hardware"):
+                cpu = value.strip()
+                break
+            if key.strip().lower() == "cpu part" and value.strip() in arm_parts:
+                cpu = arm_parts[value.strip()]
                 break
     except OSError:
         pass

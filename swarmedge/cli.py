@@ -151,7 +151,8 @@ def export(model, output, quantize, mode, target, calibration, method, opset, to
 @click.option("--precision", type=click.Choice(["int8", "fp32"]), help="[default: int8 if the bundle has it]")
 @click.option("--threads", type=click.IntRange(min=1), help="onnxruntime intra-op threads [default: all cores].")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per input (JSON lines).")
-def run(bundle, stdin, texts, file, images, precision, threads, as_json):
+@click.option("--remote", metavar="[USER@]HOST[:DIR]", help="Run on a device over ssh (the bundle is copied there).")
+def run(bundle, stdin, texts, file, images, precision, threads, as_json, remote):
     """Classify texts or digit images with BUNDLE (device side: no torch needed).
 
     \b
@@ -159,6 +160,7 @@ def run(bundle, stdin, texts, file, images, precision, threads, as_json):
       swarmedge run small.bundle --text "A wonderful, moving film." --text "Dull."
       cat reviews.txt | swarmedge run small.bundle - --json
       swarmedge run digits.bundle --image five.png --image six.jpg --precision fp32
+      swarmedge run small.bundle --text "Loved it." --remote pi@raspberrypi.local
     """
     from swarmedge.runtimes import run as runner
 
@@ -167,6 +169,17 @@ def run(bundle, stdin, texts, file, images, precision, threads, as_json):
     sources = sum(bool(s) for s in (texts, file, images, stdin))
     if sources != 1:
         raise click.UsageError("give exactly one of --text, --file, --image or - (stdin)")
+    if remote:
+        from swarmedge.remote import remote_run
+
+        args = [a for t in texts for a in ("--text", t)] + [a for i in images for a in ("--image", Path(i).name)]
+        args += (["--file", file.name] if file else []) + (["-"] if stdin else [])
+        args += (["--precision", precision] if precision else []) + (["--threads", str(threads)] if threads else [])
+        files = [*images, *([file] if file else [])]
+        out = remote_run(remote, bundle, args + (["--json"] if as_json else []), files,
+                         sys.stdin.buffer.read() if stdin else None)
+        click.echo(out, nl=False)
+        return
     stdin_lines = sys.stdin.read().splitlines() if stdin else None
     results, notices = runner.classify(bundle, texts=list(texts), file=file, images=list(images),
                                        stdin_lines=stdin_lines, precision=precision, threads=threads)
@@ -330,7 +343,9 @@ def _int_list(ctx, param, value):
 @click.option("--per-op", is_flag=True, help="Add onnxruntime's per-operator times, fp32 and int8 side by side.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Also write the JSON report here.")
-def profile(bundle, precision, threads, batch, seq_len, boids, warmup, repeat, per_op, as_json, output):
+@click.option("--remote", metavar="[USER@]HOST[:DIR]",
+              help="Profile on a device over ssh (the bundle is copied there).")
+def profile(bundle, precision, threads, batch, seq_len, boids, warmup, repeat, per_op, as_json, output, remote):
     """Measure latency, throughput and memory of BUNDLE on this machine (no torch needed).
 
     \b
@@ -338,14 +353,26 @@ def profile(bundle, precision, threads, batch, seq_len, boids, warmup, repeat, p
       swarmedge profile small.bundle
       swarmedge profile small.bundle --threads 1,4 --batch 1,8,32 --per-op
       swarmedge profile digits.bundle --boids 50,150,400 --json -o pi5.json
+      swarmedge profile small.bundle --remote pi@raspberrypi.local --json -o pi5.json
     """
     from swarmedge.atomic import write_bytes
     from swarmedge.runtimes.profile import profile_bundle
     from swarmedge.summary import profile_table
 
     precisions = [p.strip() for p in precision.split(",") if p.strip()]
-    report = profile_bundle(bundle, precisions, threads, batch, seq_len or boids or None,
-                            warmup=warmup, repeat=repeat, per_op=per_op)
+    if remote:
+        from swarmedge.remote import remote_profile
+
+        def csv(values):
+            return ",".join(map(str, values))
+
+        args = ["--precision", precision, "--threads", csv(threads), "--batch", csv(batch),
+                "--warmup", str(warmup), "--repeat", str(repeat)]
+        args += (["--seq-len", csv(seq_len)] if seq_len else []) + (["--boids", csv(boids)] if boids else [])
+        report = remote_profile(remote, bundle, args + (["--per-op"] if per_op else []))
+    else:
+        report = profile_bundle(bundle, precisions, threads, batch, seq_len or boids or None,
+                                warmup=warmup, repeat=repeat, per_op=per_op)
     text = json.dumps(report, indent=2)
     if output:
         write_bytes(output, (text + "\n").encode())
