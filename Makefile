@@ -10,7 +10,7 @@ export SWARMEDGE_CONFORMANCE ?= $(SHARED)/conformance
 PEERS ?= .venv-peers
 export SWARMEDGE_PEERS_PYTHON ?= $(abspath $(PEERS))/bin/python
 
-.PHONY: install peers browser arm demo test lint reproduce clean
+.PHONY: install peers system arm demo test lint reproduce clean
 
 # torch is installed first and exactly (2.13.0, CPU build): any looser spec pulls a CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -33,14 +33,16 @@ $(PEERS)/.installed:
 
 peers: $(PEERS)/.installed
 
-# Headless Chromium renders the HTML report in the tests (Debian's package).
-browser:
-	@command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
+# Debian packages the tests drive for real: Chromium renders the HTML report, QEMU and
+# mmdebstrap emulate Raspberry Pi CPUs, sshd plays a device on 127.0.0.1.
+SYSTEM_TOOLS := chromium:chromium qemu-aarch64-static:qemu-user-static mmdebstrap:mmdebstrap \
+	/usr/sbin/sshd:openssh-server
+system:
+	@missing="$(foreach t,$(SYSTEM_TOOLS),$(if $(shell command -v $(firstword $(subst :, ,$(t))) 2>/dev/null),,$(lastword $(subst :, ,$(t)))))"; \
+	if [ -n "$$(echo $$missing)" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; fi
 
-# QEMU user-mode emulation and an aarch64 sysroot (cached) for `swarmedge arm-check`.
-arm: install
-	@command -v qemu-aarch64-static >/dev/null && command -v mmdebstrap >/dev/null || \
-		(apt-get update -q && apt-get install -y -q qemu-user-static mmdebstrap)
+# The aarch64 sysroot for `swarmedge arm-check`, built once into the cache.
+arm: install system
 	$(VENV)/bin/swarmedge arm-setup
 
 demo: install
@@ -49,7 +51,7 @@ demo: install
 lint: install
 	$(PY) -m ruff check .
 
-test: install peers browser arm lint
+test: install peers system arm lint
 	$(PY) -m pytest
 
 # Trains and evaluates every published configuration (many CPU hours); see docs/RESULTS.md.
