@@ -388,9 +388,11 @@ def profile(bundle, precision, threads, batch, seq_len, boids, warmup, repeat, p
 @click.option("--latency-inputs", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--profile", "profiles", multiple=True, type=click.Path(path_type=Path),
               help="A `swarmedge profile --json` report from another device, added as a column (repeatable).")
+@click.option("--arm", "arm_checks", multiple=True, type=click.Path(path_type=Path),
+              help="A `swarmedge arm-check --json` report, added as a table (repeatable).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("compare-report"), show_default=True,
               help="Directory for report.md, report.json and report.html.")
-def compare_cmd(model, bundle, data, data_dir, limit, latency_inputs, profiles, output):
+def compare_cmd(model, bundle, data, data_dir, limit, latency_inputs, profiles, arm_checks, output):
     """PyTorch fp32 vs ONNX fp32 vs ONNX int8 on a test set: accuracy, agreement, errors, latency, size.
 
     \b
@@ -414,7 +416,7 @@ def compare_cmd(model, bundle, data, data_dir, limit, latency_inputs, profiles, 
             bar.update(1)
 
         result = compare(model, bundle, data, data_dir=data_dir, limit=limit, latency_inputs=latency_inputs,
-                         profiles=profiles, on_step=on_step)
+                         profiles=profiles, arm_checks=arm_checks, on_step=on_step)
     paths = write_reports(result, output)
     click.echo(markdown(result))
     click.echo("wrote " + ", ".join(str(p) for p in paths.values()))

@@ -15,7 +15,7 @@ from swarmedge.errors import InputError
 
 
 def compare(model_pt: Path, bundle: Path, data: str, data_dir: Path | None = None, limit: int | None = None,
-            seed: int = 0, latency_inputs: int = 100, profiles=(), on_step=lambda step: None) -> dict:
+            seed: int = 0, latency_inputs: int = 100, profiles=(), arm_checks=(), on_step=lambda step: None) -> dict:
     """Run every variant on the same inputs; return the JSON-ready comparison."""
     import torch
 
@@ -72,6 +72,7 @@ def compare(model_pt: Path, bundle: Path, data: str, data_dir: Path | None = Non
         "score_errors": {r: np.abs(np.array(results[r]["scores"]) - ref_scores).max(1).tolist() for r in results
                          if r != "PyTorch fp32"},
         "per_op": per_op, "profiles": [_load_profile(p) for p in profiles],
+        "arm_checks": [_load_json(p, "results", "swarmedge arm-check --json") for p in arm_checks],
     }
 
 
@@ -121,9 +122,13 @@ def _stats(ms: np.ndarray) -> dict:
 
 
 def _load_profile(path) -> dict:
+    return _load_json(path, "configs", "swarmedge profile --json")
+
+
+def _load_json(path, key: str, what: str) -> dict:
     try:
         report = json.loads(Path(path).read_text())
-        report["configs"]
+        report[key]
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise InputError(f"{path} is not a `swarmedge profile --json` report ({exc})") from None
+        raise InputError(f"{path} is not a `{what}` report ({exc})") from None
     return report

@@ -36,12 +36,27 @@ def _profiles_md(result: dict) -> list[str]:
     return lines
 
 
+def _arm_md(result: dict) -> list[str]:
+    if not result.get("arm_checks"):
+        return []
+    lines = ["", "## Emulated Raspberry Pi CPUs (`swarmedge arm-check`)", "",
+             "| CPU | device | precision | inputs | accuracy | agreement with x86 | agreement with fp32 "
+             "| max score diff |",
+             "|" + " --- |" * 8]
+    for check in result["arm_checks"]:
+        for r in check["results"]:
+            lines.append(f"| {r['cpu']} | {r['device']} | {r['precision']} | {check['samples']} | "
+                         f"{r['accuracy']:.2%} | {r['agreement_with_x86']:.2%} | {r['agreement_with_fp32']:.2%} | "
+                         f"{r['max_abs_diff_vs_x86']:.3g} |")
+    return lines
+
+
 def markdown(result: dict) -> str:
     m = result["machine"]
     head = [f"# swarmedge compare: {Path(result['bundle']).name}", "",
             f"{result['data']}, {result['samples']} inputs; latency over {result['latency_inputs']} of them "
             f"at batch 1, one thread, on {m['cpu']} ({m['cores']} cores), onnxruntime {m['onnxruntime']}.", ""]
-    return "\n".join(head + _rows_md(result) + _profiles_md(result)) + "\n"
+    return "\n".join(head + _rows_md(result) + _profiles_md(result) + _arm_md(result)) + "\n"
 
 
 def write_reports(result: dict, out_dir: Path) -> dict[str, Path]:
@@ -77,6 +92,7 @@ def page(result: dict, figures: dict[str, bytes]) -> str:
                    f'{base64.b64encode(b).decode()}"><figcaption>{html.escape(t)}</figcaption></figure>'
                    for t, b in figures.items())
     profiles = _profiles_md(result)
+    arm = _arm_md(result)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>swarmedge compare: {html.escape(Path(result['bundle']).name)}</title>
 <style>
@@ -91,6 +107,7 @@ figure {{ display: inline-block; margin: 0.5rem; vertical-align: top; }} img {{ 
 one thread, on {html.escape(m['cpu'])} ({m['cores']} cores), onnxruntime {html.escape(m['onnxruntime'])}.</p>
 {table(_rows_md(result))}
 {('<h2>Measured elsewhere</h2>' + table(profiles)) if profiles else ''}
+{('<h2>Emulated Raspberry Pi CPUs</h2>' + table(arm)) if arm else ''}
 <h2>Plots</h2>
 {imgs}
 </body></html>

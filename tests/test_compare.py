@@ -22,8 +22,12 @@ def report(tiny_boids_ckpt, boids_bundle, data_dir, tmp_path_factory):
     prof = out / "device.json"
     r = run_device(["profile", str(boids_bundle), "--repeat", "3", "--json", "-o", str(prof)])
     assert r.returncode == 0, r.stderr
+    from swarmedge.arm.check import arm_check
+
+    arm = out / "arm.json"
+    arm.write_text(json.dumps(arm_check(boids_bundle, ("cortex-a72",), ("int8",), data_dir=data_dir, limit=20)))
     result = compare(tiny_boids_ckpt, boids_bundle, "mnist", data_dir=data_dir, limit=120, latency_inputs=15,
-                     profiles=[prof])
+                     profiles=[prof], arm_checks=[arm])
     return result, write_reports(result, out)
 
 
@@ -38,6 +42,7 @@ def test_report_contents(report):
     assert rows["ONNX fp32"]["accuracy"] == rows["PyTorch fp32"]["accuracy"]
     md = paths["md"].read_text()
     assert "| ONNX int8 |" in md and "Measured elsewhere" in md
+    assert "| cortex-a72 | Raspberry Pi 4 | int8 | 20 |" in md
     html = paths["html"].read_text()
     assert "http://" not in html and "https://" not in html  # self-contained, no network
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)

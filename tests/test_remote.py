@@ -44,8 +44,8 @@ def device(tmp_path_factory):
         (tmp / kind).mkdir()
     for tool in ("sh", "mkdir", "mktemp", "tar", "gzip", "rm", "mv", "cat"):  # a device's basics, no python3
         (tmp / "tools" / tool).symlink_to(subprocess.check_output(["which", tool], text=True).strip())
-    emulated = (f"exec /usr/bin/qemu-aarch64-static -cpu cortex-a76 -L {root}/cortex-a76 -E PYTHONPATH={root}/site:{{pp}} "
-                f"{root}/cortex-a76/usr/bin/python3.11 \"$@\"")
+    emulated = (f"exec /usr/bin/qemu-aarch64-static -cpu cortex-a76 -L {root}/cortex-a76 "
+                f"-E PYTHONPATH={root}/site:{{pp}} {root}/cortex-a76/usr/bin/python3.11 \"$@\"")
     _wrapper(tmp / "ok" / "python3", emulated.format(pp=pkg))
     _wrapper(tmp / "noswarmedge" / "python3", emulated.format(pp=tmp / "empty"))
     # the forced command picks the "device" by the key's environment and runs what the client asked
