@@ -28,7 +28,7 @@ def latency_plot(samples: dict[str, list[float]]) -> bytes:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 3.2))
     names = list(samples)
-    parts = ax.violinplot([samples[n] for n in names], vert=False, showmedians=True)
+    parts = ax.violinplot([samples[n] for n in names], orientation="horizontal", showmedians=True)
     for body, n in zip(parts["bodies"], names):
         body.set_facecolor(COLORS.get(n, "#8172b2"))
     ax.set_yticks(range(1, len(names) + 1), names)

@@ -6,7 +6,7 @@ import re
 import tarfile
 from pathlib import Path
 
-from swarmedge.datasets.sources import RemoteFile, fetch, find_local
+from swarmedge.datasets.sources import RemoteFile, fetch, search_dirs
 from swarmedge.errors import InputError
 
 TARBALL = RemoteFile("aclImdb_v1.tar.gz", ("https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",),
@@ -70,14 +70,14 @@ def load_imdb(split: str, data: Path | None = None, download: bool = True) -> tu
     if data is not None and Path(data).is_file():
         p = Path(data)
         return _from_tar(p, split) if p.name.endswith((".tar.gz", ".tgz")) else read_jsonl(p)
-    for name in (f"imdb_{split}.jsonl.gz", f"imdb_{split}.jsonl"):
-        d = find_local([name], data)
-        if d is not None:
-            return read_jsonl(d / name)
-    for base in ([Path(data)] if data else []):
-        if (base / "aclImdb" / split).is_dir():
-            return _from_folder(base / "aclImdb", split)
-        if (base / split / "pos").is_dir():
-            return _from_folder(base, split)
+    for base in search_dirs(data):  # every format in one place before the next place
+        for name in (f"imdb_{split}.jsonl.gz", f"imdb_{split}.jsonl"):
+            if (base / name).is_file():
+                return read_jsonl(base / name)
+        for root in (base / "aclImdb", base):
+            if (root / split / "pos").is_dir():
+                return _from_folder(root, split)
+        if (base / TARBALL.name).is_file():
+            return _from_tar(base / TARBALL.name, split)
     d = fetch([TARBALL], "IMDB", data, download)
     return _from_tar(d / TARBALL.name, split)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from swarmedge.datasets.sources import RemoteFile, fetch, find_local
+from swarmedge.datasets.sources import RemoteFile, fetch, search_dirs
 from swarmedge.errors import InputError
 
 _BASE = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/")
@@ -43,11 +43,14 @@ def load_mnist(split: str, data: Path | None = None, download: bool = True) -> t
         raise ValueError(f"split must be train or test, got {split!r}")
     if data is not None and Path(data).is_file():  # an explicit .npz
         return _from_npz(Path(data), split)
-    npz_dir = find_local(["mnist.npz"], data)
-    idx_dir = find_local([f.name for f in REMOTE], data)
-    if idx_dir is None and npz_dir is not None:
-        return _from_npz(npz_dir / "mnist.npz", split)
-    root = idx_dir or fetch(REMOTE, "MNIST", data, download)
+    root = None
+    for base in search_dirs(data):  # every format in one place before the next place
+        if all((base / f.name).is_file() for f in REMOTE):
+            root = base
+            break
+        if (base / "mnist.npz").is_file():
+            return _from_npz(base / "mnist.npz", split)
+    root = root or fetch(REMOTE, "MNIST", data, download)
     prefix = "train" if split == "train" else "t10k"
     images = read_idx(root / f"mnist/{prefix}-images-idx3-ubyte.gz")
     labels = read_idx(root / f"mnist/{prefix}-labels-idx1-ubyte.gz")
