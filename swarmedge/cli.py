@@ -100,7 +100,8 @@ def init(model_type, preset, sets, vocab, seed, output):
 @click.option("--method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
               show_default=True, help="Calibration method for --mode static.")
 @click.option("--opset", type=int, default=20, show_default=True)
-@click.option("--tolerance", type=float, default=1e-4, show_default=True, help="Max |ONNX - PyTorch| allowed.")
+@click.option("--tolerance", type=float, default=1e-4, show_default=True,
+              help="Allowed |ONNX - PyTorch|: this plus 1e-5 x |PyTorch value|, elementwise.")
 @click.option("--allow-mismatch", is_flag=True, help="Keep the bundle even if parity fails (recorded in the manifest).")
 @click.option("--vocab", type=click.Path(path_type=Path), help="vocab.txt for reference SwarmFormer checkpoints.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of the summary.")
