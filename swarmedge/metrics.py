@@ -33,8 +33,9 @@ def format_report(report: dict) -> str:
              f"macro precision {report['macro_precision']:.3f}  recall {report['macro_recall']:.3f}  "
              f"F1 {report['macro_f1']:.3f}"]
     width = max(len(n) for n in report["labels"]) + 2
+    cell = max(width, 8)
     lines.append("confusion (rows true, columns predicted):")
-    lines.append(" " * width + "".join(f"{n:>8}" for n in report["labels"]))
+    lines.append(" " * width + "".join(f"{n:>{cell}}" for n in report["labels"]))
     for name, row in zip(report["labels"], report["confusion_matrix"]):
-        lines.append(f"{name:>{width}}" + "".join(f"{v:>8}" for v in row))
+        lines.append(f"{name:>{width}}" + "".join(f"{v:>{cell}}" for v in row))
     return "\n".join(lines)
