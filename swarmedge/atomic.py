@@ -39,7 +39,7 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[None]:
     """Turn SIGTERM into KeyboardInterrupt so `kill` cleans up like Ctrl-C does."""
 
     def handler(signum, frame):
@@ -68,7 +68,7 @@ def staged_directory(target: Path) -> Iterator[Path]:
     stage = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging-"))
     os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes 0700; a bundle is meant to be copied around
     try:
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             yield stage
             _swap_in(stage, target)
     except BaseException:

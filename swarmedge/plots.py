@@ -7,7 +7,7 @@ from swarmedge.errors import require_extra
 COLORS = {"PyTorch fp32": "#4c72b0", "ONNX fp32": "#55a868", "ONNX int8": "#dd8452"}
 
 
-def _plt():
+def pyplot():
     require_extra("matplotlib", "viz")
     import matplotlib
 
@@ -20,12 +20,12 @@ def _plt():
 def png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _plt().close(fig)
+    pyplot().close(fig)
     return buf.getvalue()
 
 
 def latency_plot(samples: dict[str, list[float]]) -> bytes:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.2))
     names = list(samples)
     parts = ax.violinplot([samples[n] for n in names], orientation="horizontal", showmedians=True)
@@ -39,7 +39,7 @@ def latency_plot(samples: dict[str, list[float]]) -> bytes:
 
 
 def accuracy_latency_plot(rows: list[dict]) -> bytes:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for r in rows:
         ax.scatter(r["latency_ms"]["p50_ms"], 100 * r["accuracy"], s=80, color=COLORS.get(r["variant"], "#8172b2"),
@@ -53,7 +53,7 @@ def accuracy_latency_plot(rows: list[dict]) -> bytes:
 
 
 def per_op_plot(per_op: dict[str, list[dict]], top: int = 10) -> bytes:
-    plt = _plt()
+    plt = pyplot()
     ops: dict[str, dict[str, float]] = {}
     for precision, rows in per_op.items():
         for r in rows:
@@ -74,7 +74,7 @@ def per_op_plot(per_op: dict[str, list[dict]], top: int = 10) -> bytes:
 
 
 def score_error_plot(errors: dict[str, list[float]]) -> bytes:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3))
     for name, values in errors.items():
         ax.hist(values, bins=40, alpha=0.6, label=name, color=COLORS.get(name, "#8172b2"))

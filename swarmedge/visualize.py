@@ -52,9 +52,9 @@ def class_targets(config: dict) -> np.ndarray:
 
 def swarm_animation(model: Path, image: np.ndarray, out: Path, fps: int = 3) -> Path:
     """Animate the boids of ``image`` block by block, one 3-D panel per variant, targets marked."""
-    from swarmedge.plots import _plt
+    from swarmedge.plots import pyplot
 
-    plt = _plt()
+    plt = pyplot()
     from matplotlib import animation
 
     out = Path(out)
@@ -108,7 +108,7 @@ def vector_fields(model: Path, out: Path, grid: int = 17, z: float = 0.0) -> Pat
 
     from swarmedge.atomic import write_bytes
     from swarmedge.checkpoint import build_model, load_checkpoint
-    from swarmedge.plots import _plt, png
+    from swarmedge.plots import png, pyplot
 
     if Path(model).is_dir():
         raise InputError("--fields reads the weights from the checkpoint: pass the .pt, not the bundle")
@@ -130,7 +130,7 @@ def vector_fields(model: Path, out: Path, grid: int = 17, z: float = 0.0) -> Pat
         q, k, v = torch.nn.functional.linear(x, attn.in_proj_weight, attn.in_proj_bias).chunk(3, -1)
         motion = block.scaling * block.linear2(torch.relu(block.linear1(x)))
     fields = {"query": q, "key": k, "value": v, "feed-forward motion": motion}
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(9, 9))
     targets = class_targets(net.config.to_dict())
     for ax, (name, f) in zip(axes.ravel(), fields.items()):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from swarmedge.atomic import _sigterm_as_interrupt
+from swarmedge.atomic import sigterm_as_interrupt
 from swarmedge.checkpoint import build_model, save_checkpoint
 from swarmedge.errors import CheckpointError, InputError
 
@@ -75,7 +75,7 @@ def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: boo
         log_path.unlink()
 
     row = {}
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():
         try:
             for epoch in range(state["epoch"], config.epochs):
                 model.train()
