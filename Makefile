@@ -10,7 +10,7 @@ export SWARMEDGE_CONFORMANCE ?= $(SHARED)/conformance
 PEERS ?= .venv-peers
 export SWARMEDGE_PEERS_PYTHON ?= $(abspath $(PEERS))/bin/python
 
-.PHONY: install peers system arm demo test lint reproduce clean
+.PHONY: install peers system arm demo test lint bench reproduce clean
 
 # torch is installed first and exactly (2.13.0, CPU build): any looser spec pulls a CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -53,6 +53,11 @@ lint: install
 
 test: install peers system arm lint
 	$(PY) -m pytest
+
+# Every variant side by side (PyTorch, torch.ao, onnxruntime, optimum, swarmedge) in one run,
+# on a quiet machine: writes docs/BENCHMARKS.md and docs/benchmarks.json (~30 min).
+bench: install peers
+	$(PY) -m benchmarks
 
 # Trains and evaluates every published configuration (many CPU hours); see docs/RESULTS.md.
 reproduce: install

@@ -16,6 +16,8 @@ from swarmedge.errors import InputError
 from swarmedge.export.onnx_export import DEFAULT_OPSET, export_onnx, spec_for
 from swarmedge.export.parity import DEFAULT_TOLERANCE, check_parity, int8_agreement
 from swarmedge.export.quantize import quantize
+from swarmedge.export.rewrites import ALL as ALL_REWRITES
+from swarmedge.export.rewrites import rewrite
 from swarmedge.export.samples import load_samples, synthetic_samples
 from swarmedge.export.targets import resolve
 from swarmedge.manifest import FORMAT, FORMAT_VERSION, MANIFEST, PRECISION_FILES, dumps, sha256_file
@@ -45,11 +47,14 @@ def export_bundle(
     calibration_size: int = 128,
     agreement_size: int = 256,
     seed: int = 0,
+    rewrites: tuple[str, ...] = ALL_REWRITES,
     on_step: Callable[[str], None] = lambda step: None,
 ) -> tuple[Path, dict]:
     """Export ``model_path`` to a bundle directory; return its path and manifest.
 
     ``quantize_mode``: None (fp32 only), "dynamic" or "static" (needs ``calibration``).
+    ``rewrites``: exact graph rewrites (``swarmedge.export.rewrites``) applied before export;
+    the parity check holds the rewritten graph to the original model.
     Nothing is written unless every step succeeds; an existing bundle is replaced whole.
 
     >>> export_bundle(Path("model.pt"))  # doctest: +SKIP
@@ -89,7 +94,9 @@ def export_bundle(
         on_step("export")
         fp32 = stage / PRECISION_FILES["fp32"]
         labels = {"swarmedge.labels": json.dumps(checkpoint["labels"])}
-        passes = export_onnx(model, model_type, fp32, opset, metadata=labels)
+        exported = rewrite(model, rewrites)
+        passes = export_onnx(exported, model_type, fp32, opset, metadata=labels)
+        passes["rewrites"] = list(getattr(exported, "rewrites", ()))
         on_step("parity")
         parity = check_parity(model, model_type, fp32, tolerance, raise_on_mismatch=not allow_mismatch)
         quant = agreement = None

@@ -17,6 +17,16 @@ METHODS = ("minmax", "entropy", "percentile")
 # is most of its bytes (dynamic quantization stores it as int8 and dequantizes rows).
 DYNAMIC_OPS = ["MatMul", "Gather"]
 STATIC_OPS = ["MatMul", "Gather"]
+# A product with a weight this narrow in either dimension (the boid model's 3-d ones) costs
+# more to quantize and dequantize at run time than int8 saves: such MatMuls stay float.
+MIN_WEIGHT_DIM = 16
+
+
+def small_matmuls(model: onnx.ModelProto) -> list[str]:
+    """Names of the MatMul nodes whose constant weight has a dimension below MIN_WEIGHT_DIM."""
+    shapes = {t.name: tuple(t.dims) for t in model.graph.initializer}
+    return [n.name for n in model.graph.node if n.op_type == "MatMul" and len(n.input) == 2
+            and n.input[1] in shapes and min(shapes[n.input[1]][-2:], default=0) < MIN_WEIGHT_DIM]
 
 
 def quantize(fp32_path: Path, out_path: Path, preset: TargetPreset, mode: str = "dynamic",
@@ -31,28 +41,31 @@ def quantize(fp32_path: Path, out_path: Path, preset: TargetPreset, mode: str = 
         model = onnx.load(str(fp32_path))
         strip_initializer_value_info(model)
         onnx.save(model, str(clean))
+        kept_float = small_matmuls(model)
         with _quiet_quantizer(), contextlib.chdir(tmp):
             if mode == "dynamic":
                 from onnxruntime.quantization import quantize_dynamic
 
                 quantize_dynamic(
-                    str(clean), str(out_path), op_types_to_quantize=DYNAMIC_OPS,
+                    str(clean), str(out_path), op_types_to_quantize=DYNAMIC_OPS, nodes_to_exclude=kept_float,
                     per_channel=preset.per_channel, reduce_range=preset.reduce_range,
                     weight_type=qtype[preset.weight_type],
                     extra_options={"WeightSymmetric": True, "MatMulConstBOnly": True},
                 )
             elif mode == "static":
-                _quantize_static(clean, out_path, preset, calibration_feeds, method, qtype)
+                _quantize_static(clean, out_path, preset, calibration_feeds, method, qtype, kept_float)
             else:
                 raise InputError(f"unknown quantization mode {mode!r}; choose dynamic or static")
     record = {"mode": mode, "format": "QOperator" if mode == "dynamic" else "QDQ",
-              "target": preset.to_dict(), "op_types": DYNAMIC_OPS if mode == "dynamic" else STATIC_OPS}
+              "target": preset.to_dict(), "op_types": DYNAMIC_OPS if mode == "dynamic" else STATIC_OPS,
+              "kept_float": {"nodes": kept_float,
+                             "why": f"a weight dimension below {MIN_WEIGHT_DIM}: int8 would cost more than it saves"}}
     if mode == "static":
         record["calibration_method"] = method
     return record
 
 
-def _quantize_static(clean, out_path, preset, feeds, method, qtype) -> None:
+def _quantize_static(clean, out_path, preset, feeds, method, qtype, exclude) -> None:
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, quantize_static
 
     if method not in METHODS:
@@ -72,6 +85,7 @@ def _quantize_static(clean, out_path, preset, feeds, method, qtype) -> None:
 
     quantize_static(
         str(clean), str(out_path), Reader(), quant_format=QuantFormat.QDQ, op_types_to_quantize=STATIC_OPS,
+        nodes_to_exclude=exclude,
         per_channel=preset.per_channel, reduce_range=preset.reduce_range,
         activation_type=qtype[preset.activation_type], weight_type=qtype[preset.weight_type],
         calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,

@@ -6,6 +6,10 @@ from pathlib import Path
 from swarmedge.errors import BundleError, InputError
 from swarmedge.manifest import PRECISION_FILES, read_manifest, verify_file
 
+# onnxruntime's graph optimisation levels by the names the CLI and benchmarks use.
+OPT_LEVELS = {"none": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
+              "all": "ORT_ENABLE_ALL"}
+
 
 @dataclass
 class Bundle:
@@ -61,12 +65,7 @@ class Bundle:
                 raise InputError(f"--threads must be >= 1, got {threads}")
             opts.intra_op_num_threads = threads
             opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = {
-            "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-        }[optimization]
+        opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPT_LEVELS[optimization])
         opts.log_severity_level = 3
         try:
             return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])

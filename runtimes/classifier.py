@@ -82,7 +82,7 @@ class Classifier:
             from swarmedge.runtimes.text import TextEncoder
 
             pre = self.bundle.manifest["preprocessing"]
-            self._encoder = TextEncoder(self.bundle.read_text(pre["tokenizer"]), pre["seq_len"], pre["pad_id"])
+            self._encoder = TextEncoder.for_preprocessing(pre, self.bundle.read_text(pre["tokenizer"]))
         ids = self._encoder.encode(list(texts))
         return self._predict_batches(lambda s: {"input_ids": ids[s]}, len(ids))
 

@@ -43,7 +43,7 @@ def feeds_for(samples: Samples, preprocessing: dict, tokenizer_json: str | None,
         served = [preprocessing["seq_len"]] + ([] if uniform else list(lengths))
         batches = []
         for seq_len in dict.fromkeys(served):
-            enc = TextEncoder(tokenizer_json, seq_len, preprocessing["pad_id"])
+            enc = TextEncoder.for_preprocessing(preprocessing, tokenizer_json, seq_len)
             batches += [{"input_ids": enc.encode(list(chunk))} for chunk in chunks]
         return batches
     from swarmedge.runtimes.images import images_to_boids

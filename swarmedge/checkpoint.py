@@ -18,7 +18,8 @@ FORMAT_VERSION = 1
 SENTIMENT_LABELS = ["negative", "positive"]
 
 
-def preprocessing_for(model_type: str, config: dict, tokenizer_json: str | None = None) -> dict:
+def preprocessing_for(model_type: str, config: dict, tokenizer_json: str | None = None,
+                      truncation: str = "head") -> dict:
     """What the device must do to raw inputs before the ONNX model sees them."""
     if model_type == "swarmformer":
         if tokenizer_json is None:
@@ -29,6 +30,7 @@ def preprocessing_for(model_type: str, config: dict, tokenizer_json: str | None 
             "seq_len": config["seq_len"],
             "multiple_of": config["cluster_size"],
             "pad_id": 0,
+            "truncation": truncation,  # which tokens of a long text are kept (runtimes.text)
         }
     return {
         "kind": "boids",
@@ -241,7 +243,7 @@ def default_vocab() -> Path | None:
 
 
 def init_checkpoint(model_type: str, config: dict, seed: int = 0, vocab: Path | None = None,
-                    tokenizer_json: str | None = None) -> dict:
+                    tokenizer_json: str | None = None, truncation: str = "head") -> dict:
     """A freshly initialised checkpoint, to try the pipeline before training exists."""
     import torch
 
@@ -263,4 +265,4 @@ def init_checkpoint(model_type: str, config: dict, seed: int = 0, vocab: Path | 
         raise InputError(f"bad {model_type} config: {exc}") from None
     cfg = model.config.to_dict()
     return make_checkpoint(model, model_type, default_labels(model_type, cfg),
-                           preprocessing_for(model_type, cfg, tokenizer_json), source="init", seed=seed)
+                           preprocessing_for(model_type, cfg, tokenizer_json, truncation), source="init", seed=seed)

@@ -224,7 +224,7 @@ def train():
 
 
 def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch_size, lr, weight_decay, seed,
-                  resume, threads, output, label_smoothing=0.0):
+                  resume, threads, output, label_smoothing=0.0, token_dropout=0.0, truncation="head"):
     from swarmedge.errors import require_extra
 
     require_extra("torch", "export")
@@ -239,9 +239,9 @@ def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch
         ckpt = resume_checkpoint(output)
     else:
         ckpt = starting_checkpoint(model_type, config, texts=dataset.inputs if dataset.kind == "text" else None,
-                                   vocab=vocab, seed=seed, labels=dataset.label_names)
+                                   vocab=vocab, seed=seed, labels=dataset.label_names, truncation=truncation)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
-                      label_smoothing=label_smoothing)
+                      label_smoothing=label_smoothing, token_dropout=token_dropout)
 
     def on_epoch(row):
         mark = "  (best, saved)" if row["best"] else ""
@@ -282,15 +282,20 @@ def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, da
 @click.option("-c", "--config", "preset", type=click.Choice(["small", "base"]), default="small", show_default=True)
 @click.option("--vocab", type=click.Path(path_type=Path),
               help="Use this vocab.txt [default: learn a WordPiece vocabulary from the training texts].")
-@click.option("--label-smoothing", type=float, default=0.0, show_default=True)
+@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
+@click.option("--token-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+              help="Share of tokens hidden behind [UNK] in each training text (augmentation).")
+@click.option("--truncation", type=click.Choice(["head", "head-tail"]), default="head", show_default=True,
+              help="Which tokens of a long text the model sees: the first ones, or the first quarter "
+                   "and the last three quarters (kept in the checkpoint and bundle).")
 @_train_options
-def train_swarmformer(preset, vocab, label_smoothing, data, epochs, batch_size, lr, weight_decay, seed, resume,
-                      threads, output):
+def train_swarmformer(preset, vocab, label_smoothing, token_dropout, truncation, data, epochs, batch_size, lr,
+                      weight_decay, seed, resume, threads, output):
     """Train SwarmFormer on IMDB (or your own labelled texts)."""
     from swarmedge.models.swarmformer import PRESETS
 
     _run_training("swarmformer", PRESETS[preset].to_dict(), None, data, None, vocab, epochs, batch_size, lr,
-                  weight_decay, seed, resume, threads, output, label_smoothing)
+                  weight_decay, seed, resume, threads, output, label_smoothing, token_dropout, truncation)
 
 
 @cli.command("eval")

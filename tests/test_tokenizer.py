@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from swarmedge.errors import InputError
 from swarmedge.runtimes.text import TextEncoder
 from swarmedge.tokenizer import train_wordpiece, wordpiece_from_vocab
 
@@ -51,3 +52,41 @@ def test_learnt_vocabulary_round_trips():
     assert ids[0] == vocab["[CLS]"] and ids[1] == vocab["the"] and vocab["[SEP]"] in ids and ids[-1] == 0
     assert vocab["[MASK]"] in ids  # special tokens are never split
     assert enc.tokenizer.decode(ids.tolist()) == "the film"
+
+
+def test_head_tail_truncation_keeps_both_ends(tiny_vocab):
+    tok = wordpiece_from_vocab(tiny_vocab)
+    vocab = json.loads(tok)["model"]["vocab"]
+    words = ["the", "a", "film", "movie", "good", "bad", "great", "awful", "plot", "actor", "was", "is"]
+    text = " ".join(words)  # 12 tokens + [CLS] [SEP] = 14 > 10
+    ids = TextEncoder(tok, seq_len=10, truncation="head-tail").encode([text])[0].tolist()
+    keep = 8  # room between [CLS] and [SEP]; a quarter from the head, the rest from the tail
+    assert ids == [vocab["[CLS]"]] + [vocab[w] for w in words[: keep // 4] + words[-(keep - keep // 4):]] + [
+        vocab["[SEP]"]]
+    head = TextEncoder(tok, seq_len=10).encode([text])[0].tolist()
+    assert head == [vocab["[CLS]"]] + [vocab[w] for w in words[:8]] + [vocab["[SEP]"]]
+    short = "a good film"  # texts that fit are the same either way, padded with 0
+    assert (TextEncoder(tok, 10, truncation="head-tail").encode([short]) == TextEncoder(tok, 10).encode([short])).all()
+    with pytest.raises(InputError, match="unknown truncation"):
+        TextEncoder(tok, 10, truncation="middle")
+
+
+def test_truncation_travels_from_training_to_the_bundle(tmp_path, tiny_vocab):
+    from swarmedge.checkpoint import save_checkpoint
+    from swarmedge.export import export_bundle
+    from swarmedge.runtimes import Classifier
+    from swarmedge.training.setup import starting_checkpoint
+
+    ckpt = starting_checkpoint("swarmformer", {"d_model": 8, "seq_len": 8, "cluster_size": 4, "num_layers": 1},
+                               vocab=tiny_vocab, truncation="head-tail")
+    save_checkpoint(ckpt, tmp_path / "m.pt")
+    out, manifest = export_bundle(tmp_path / "m.pt", quantize_mode=None)
+    assert manifest["preprocessing"]["truncation"] == "head-tail"
+    text = "the film was good and the plot was great and the actor was awful"
+    got = Classifier(out).classify_texts([text])[0].scores
+    tok = ckpt["preprocessing"]["tokenizer"]
+    session = Classifier(out).session
+    expected = {t: session.run(None, {"input_ids": TextEncoder(tok, 8, truncation=t).encode([text])})[0][0]
+                for t in ("head", "head-tail")}
+    assert np.allclose(got, expected["head-tail"], atol=1e-6)
+    assert not np.allclose(got, expected["head"], atol=1e-6)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from swarmedge.checkpoint import init_checkpoint, load_checkpoint
+from swarmedge.checkpoint import build_model, init_checkpoint, load_checkpoint
 from swarmedge.datasets import Dataset
 from swarmedge.metrics import classification_report
 from swarmedge.training import TrainConfig, train
@@ -119,3 +119,29 @@ def test_learnt_vocabulary_is_deterministic_and_resumed_with_the_run(tmp_path):
     resumed = resume_checkpoint(tmp_path / "t.pt")
     assert resumed["preprocessing"]["tokenizer"] == ckpt["preprocessing"]["tokenizer"]
     assert resumed["config"] == ckpt["config"]
+
+
+def test_token_dropout_hides_only_words(tiny_vocab):
+    from swarmedge.checkpoint import init_checkpoint
+    from swarmedge.training.tasks import SwarmFormerTask
+
+    ckpt = init_checkpoint("swarmformer", {"d_model": 8, "seq_len": 64, "cluster_size": 4, "num_layers": 1},
+                           vocab=tiny_vocab)
+    model = build_model(ckpt)
+    seen = []
+    model.forward = lambda ids: seen.append(ids) or torch.zeros(len(ids), 2, requires_grad=True)
+    task = SwarmFormerTask(model, ckpt["preprocessing"], token_dropout=0.3)
+    ids = torch.from_numpy(task.encode(["the film was good and the plot was great"] * 200))
+    torch.manual_seed(0)
+    task.loss((ids,), torch.zeros(200, dtype=torch.long))
+    hidden = seen[0] != ids
+    vocab = task.encoder.tokenizer.get_vocab()
+    assert (seen[0][hidden] == vocab["[UNK]"]).all()
+    specials = torch.isin(ids, torch.tensor([vocab[t] for t in ("[PAD]", "[CLS]", "[SEP]")]))
+    assert not hidden[specials].any()
+    share = hidden.sum().item() / (~specials).sum().item()
+    assert 0.25 < share < 0.35  # 1,800 words at p = 0.3
+    assert (ids[0] != 0).sum() < 64 and (seen[0][:, -1] == 0).all()  # padding stays padding
+    unchanged = SwarmFormerTask(model, ckpt["preprocessing"])
+    unchanged.loss((ids,), torch.zeros(200, dtype=torch.long))
+    assert torch.equal(seen[1], ids)

@@ -34,6 +34,7 @@ class TrainConfig:
     val_fraction: float = 0.1  # carved from train, seeded; the test set is never touched here
     seed: int = 0
     label_smoothing: float = 0.0
+    token_dropout: float = 0.0  # SwarmFormer: share of text tokens replaced by [UNK] in each training batch
 
 
 def side_files(out: Path) -> tuple[Path, Path]:
@@ -56,8 +57,8 @@ def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: boo
     resume_path, log_path = side_files(out)
     model = build_model(checkpoint).train()
     pre = checkpoint["preprocessing"]
-    task = (SwarmFormerTask(model, pre, config.label_smoothing) if checkpoint["model_type"] == "swarmformer"
-            else BoidsTask(model, pre))
+    task = (SwarmFormerTask(model, pre, config.label_smoothing, config.token_dropout)
+            if checkpoint["model_type"] == "swarmformer" else BoidsTask(model, pre))
     train_ds, val_ds = dataset.split(config.val_fraction, config.seed)
     x_train, x_val = task.encode(train_ds.inputs), task.encode(val_ds.inputs)
     y_train, y_val = torch.from_numpy(train_ds.labels), torch.from_numpy(val_ds.labels)

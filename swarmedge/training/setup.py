@@ -24,7 +24,7 @@ def _is_own_data(p: Path) -> bool:
 
 
 def starting_checkpoint(model_type: str, config: dict, texts=None, vocab: Path | None = None,
-                        seed: int = 0, labels=None) -> dict:
+                        seed: int = 0, labels=None, truncation: str = "head") -> dict:
     """A fresh checkpoint; SwarmFormer gets --vocab's tokenizer or one learnt from the texts."""
     from swarmedge.checkpoint import init_checkpoint
     from swarmedge.tokenizer import train_wordpiece
@@ -33,9 +33,9 @@ def starting_checkpoint(model_type: str, config: dict, texts=None, vocab: Path |
         if texts is None:
             raise InputError("SwarmFormer training needs texts or --vocab")
         tokenizer_json = train_wordpiece(texts, config.get("vocab_size", 30522))
-        ckpt = init_checkpoint(model_type, config, seed=seed, tokenizer_json=tokenizer_json)
+        ckpt = init_checkpoint(model_type, config, seed=seed, tokenizer_json=tokenizer_json, truncation=truncation)
     else:
-        ckpt = init_checkpoint(model_type, config, seed=seed, vocab=vocab)
+        ckpt = init_checkpoint(model_type, config, seed=seed, vocab=vocab, truncation=truncation)
     if labels is not None:
         ckpt["labels"] = list(labels)
     return ckpt

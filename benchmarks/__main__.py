@@ -1,0 +1,120 @@
+"""`make bench`: every variant side by side in one run -> docs/BENCHMARKS.md + docs/benchmarks.json.
+
+    python -m benchmarks                                  # all models, full test sets (~30 min)
+    python -m benchmarks --models boids-5v6 --quick       # a few minutes, smaller samples
+"""
+
+import argparse
+import datetime as dt
+import json
+import platform
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from benchmarks.measure import CORES, ablation, accuracy, arithmetic_peak, scaling, timings, typical_length
+from benchmarks.report import markdown
+from benchmarks.subjects import ROOT, SUBJECTS, prepare
+from benchmarks.variants import onnx_variants, torch_variants
+
+SCALING = {"swarmformer": [64, 256, 1024, 4096], "boids": [25, 50, 100, 200, 400, 784]}
+ABLATED = {"swarmformer-small", "boids-5v6"}  # Base has the same rewrites as Small
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", choices=list(SUBJECTS), default=list(SUBJECTS))
+    ap.add_argument("--rounds", type=int, default=15, help="interleaved rounds per configuration")
+    ap.add_argument("--limit", type=int, help="accuracy on a seeded sample of this many test inputs")
+    ap.add_argument("--quick", action="store_true", help="3 rounds, 300 test inputs, two scaling sizes")
+    ap.add_argument("--workdir", type=Path, default=ROOT / "build" / "bench", help="cached exports")
+    ap.add_argument("-o", "--out", type=Path, default=ROOT / "docs", help="where BENCHMARKS.md goes")
+    args = ap.parse_args()
+    if args.quick:
+        args.rounds, args.limit = 3, args.limit or 300
+    start = time.time()
+    results = {"date": dt.date.today().isoformat(), "machine": machine(), "rounds": args.rounds, "subjects": {}}
+    print(f"machine: {results['machine']['cpu']}, {CORES} cores, {results['machine']['isa']}")
+    results["peak"] = arithmetic_peak()
+    for name in args.models:
+        print(f"{name}:")
+        subject = prepare(SUBJECTS[name], args.workdir)
+        variants = torch_variants(subject) + onnx_variants(subject, args.workdir)
+        ours = next(f"swarmedge int8 {g}" for g, (_, presets) in subject.bundles.items()
+                    if results["machine"]["host_preset"] in presets)
+        lengths = SCALING[subject.model_type][:: 2 if args.quick else 1]
+        scaled = [v for v in variants if v.name in ("PyTorch eager fp32", "onnxruntime fp32 (plain export)",
+                                                    "swarmedge fp32", ours)]
+        steps = (3 * args.rounds + len(variants) * subject.trained + args.rounds * (name in ABLATED)
+                 + args.rounds * len(lengths))
+        with tqdm(total=steps, desc=name, unit="step") as bar:
+            sub = {"model_type": subject.model_type, "trained": subject.trained, "checkpoint": str(subject.checkpoint),
+                   "swarmedge_variant": ours,
+                   "variants": [{"name": v.name, "group": v.group, "bytes": v.bytes, "note": v.note}
+                                for v in variants],
+                   "timings": timings(subject, variants, args.rounds, bar)}
+            if subject.trained:
+                sub["accuracy"] = accuracy(subject, variants, args.limit, bar)
+            if name in ABLATED:
+                sub["ablation"] = ablation(subject, args.workdir, args.rounds, bar, log=tqdm.write)
+            sub["scaling"] = scaling(subject, scaled, lengths, args.rounds, bar)
+        sub["macs"] = _macs(subject)
+        sub["achieved"] = _achieved(sub, results["peak"])
+        results["subjects"][name] = sub
+    results["minutes"] = (time.time() - start) / 60
+    write(args.out, results)
+
+
+def _macs(subject) -> int:
+    from swarmedge.runtimes.bundle import Bundle
+    from swarmedge.runtimes.cost import macs_per_sample
+
+    manifest = Bundle.open(subject.plain).manifest
+    return macs_per_sample(manifest, typical_length(manifest))
+
+
+def _achieved(sub: dict, peak: dict) -> list[dict]:
+    """Model multiply-accumulates per second (as the model is written, before rewrites)."""
+    rows = []
+    for r in sub["timings"]:
+        if r["variant"] in ("PyTorch eager fp32", sub["swarmedge_variant"]) and (r["batch"], r["threads"]) in (
+                (1, 1), (32, CORES)):
+            gmacs = sub["macs"] * r["batch"] / (r["p50_ms"] * 1e-3) / 1e9
+            rows.append({"variant": r["variant"], "batch": r["batch"], "threads": r["threads"], "gmacs": gmacs,
+                         "of_fp32": gmacs / peak[f"fp32_gmacs_{r['threads']}t"],
+                         "of_int8": gmacs / peak[f"int8_gmacs_{r['threads']}t"]})
+    return rows
+
+
+def machine() -> dict:
+    import onnxruntime
+    import torch
+
+    from swarmedge.export.targets import detect
+    from swarmedge.runtimes.profile import machine as device
+
+    flags = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    isa = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "asimddp") if f in flags]
+    return {**device(), "isa": ", ".join(isa) or platform.machine(), "host_preset": detect(),
+            "onnxruntime": onnxruntime.__version__, "torch": torch.__version__}
+
+
+def write(out: Path, results: dict) -> None:
+    from swarmedge.atomic import write_bytes
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_bytes(out / "benchmarks.json", (json.dumps(results, indent=1) + "\n").encode())
+    write_bytes(out / "BENCHMARKS.md", markdown(results).encode())
+    print(f"wrote {out / 'BENCHMARKS.md'} and {out / 'benchmarks.json'}")
+
+
+if __name__ == "__main__":
+    main()

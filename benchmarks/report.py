@@ -1,0 +1,150 @@
+"""docs/BENCHMARKS.md from one run's results (the JSON beside it holds every figure)."""
+
+from pathlib import Path
+
+ANALYSIS = Path(__file__).with_name("analysis.md")
+
+# Targets from the issue: (subject, what is compared, needed ratio)
+TARGETS = [
+    ("swarmformer-small", "eager", 3.0), ("swarmformer-small", "optimum", 1.2),
+    ("swarmformer-base", "eager", 3.0), ("swarmformer-base", "optimum", 1.2),
+    ("boids-5v6", "eager", 5.0),
+]
+
+
+def _cell(row: dict | None) -> str:
+    if row is None:
+        return "-"
+    return f"{row['p50_ms']:.2f}" + (" ~" if row["noisy"] else "")
+
+
+def _x(base: float | None, value: float | None) -> str:
+    return f"{base / value:.2f}x" if base and value else "-"
+
+
+def target_rows(results: dict) -> list[tuple]:
+    """(subject, comparison, config, needed, measured ratio) for every target and config."""
+    rows = []
+    for name, kind, needed in TARGETS:
+        sub = results["subjects"].get(name)
+        if not sub:
+            continue
+        ours = sub["swarmedge_variant"]
+        for batch, threads in ((1, 1), (1, results["machine"]["cores"])):
+            t = {r["variant"]: r["p50_ms"] for r in sub["timings"] if r["batch"] == batch and r["threads"] == threads}
+            base = t.get("PyTorch eager fp32") if kind == "eager" else min(
+                (v for k, v in t.items() if k.startswith("optimum")), default=None)
+            if base and ours in t:
+                rows.append((name, kind, f"batch {batch}, {threads} thread{'s' * (threads > 1)}", needed,
+                             base / t[ours]))
+    return rows
+
+
+def markdown(results: dict) -> str:
+    m = results["machine"]
+    out = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` (`python -m benchmarks`) on {results['date']} in {results['minutes']:.0f} min. "
+        "Do not edit by hand: run it again. Every figure is also in "
+        f"[benchmarks.json](benchmarks.json).",
+        "",
+        f"**Machine**: {m['cpu']}, {m['cores']} cores, {m['isa']}; onnxruntime {m['onnxruntime']}, "
+        f"torch {m['torch']}, Python {m['python']}. swarmedge's host preset here: `{m['host_preset']}`.",
+        "",
+        "**Method**: all variants of a model run on the same inputs in one process, interleaved - "
+        f"{results['rounds']} rounds, each variant once per round in a shuffled order, about 0.1 s each - "
+        "so that a busy moment hits every variant alike. Latency is the median call in milliseconds "
+        "(`~`: the middle half of the calls spans more than 20% of the median: a noisy machine). "
+        "Speed-ups are ratios of medians from the same run: *x eager* = PyTorch eager fp32 / variant, "
+        "*x optimum* = optimum's faster preset / variant. Inputs: random token ids at the model's "
+        "sequence length (no padding), or 150 boids. Accuracy: the full test set unless stated; "
+        "*agreement*: predictions equal to PyTorch eager fp32.",
+        "",
+        "## Targets",
+        "",
+        "| model | compared with | configuration | needed | measured | |",
+        "|---|---|---|---:|---:|---|",
+    ]
+    for name, kind, config, needed, ratio in target_rows(results):
+        who = "PyTorch eager fp32" if kind == "eager" else "optimum's faster preset"
+        out.append(f"| {name} | {who} | {config} | {needed:.1f}x | {ratio:.2f}x | "
+                   f"{'met' if ratio >= needed else 'missed'} |")
+    for name, sub in results["subjects"].items():
+        out += ["", f"## {name}", "", _subject_intro(sub), ""]
+        out += _main_table(sub, m["cores"])
+        if sub.get("ablation"):
+            out += ["", "### What each rewrite and optimisation level buys",
+                    "", f"int8 (`--target {m['host_preset']}`), batch 1, one thread, cumulative; measured "
+                    "interleaved in their own run.", "", "| step | ms | x previous |", "|---|---:|---:|"]
+            prev = None
+            for row in sub["ablation"]:
+                out.append(f"| {row['step']} | {_cell(row)} | {_x(prev, row['p50_ms']) if prev else '-'} |")
+                prev = row["p50_ms"] if row["step"].startswith("rewrites") else prev
+        if sub.get("scaling"):
+            out += ["", "### Scaling", ""] + _scaling_table(sub)
+    peak = results.get("peak")
+    if peak:
+        out += ["", "## Distance from the arithmetic peak", "",
+                f"Ceiling measured with one {peak['m_n_k']}^3 MatMul in onnxruntime (the best such kernels do "
+                "here; the model's small 128-wide products cannot reach it):", "",
+                "| kernel | 1 thread GMAC/s | all cores GMAC/s |", "|---|---:|---:|"]
+        for kind in ("fp32", "int8"):
+            one, every = peak[f"{kind}_gmacs_1t"], peak[f"{kind}_gmacs_{m['cores']}t"]
+            out.append(f"| {kind} | {one:.1f} | {every:.1f} |")
+        out += ["", "| model | variant | config | model GMAC/s | share of fp32 peak | share of int8 peak |",
+                "|---|---|---|---:|---:|---:|"]
+        for name, sub in results["subjects"].items():
+            for row in sub.get("achieved", []):
+                out.append(f"| {name} | {row['variant']} | batch {row['batch']}, {row['threads']} thr | "
+                           f"{row['gmacs']:.1f} | {row['of_fp32']:.0%} | {row['of_int8']:.0%} |")
+    if ANALYSIS.is_file():
+        out += ["", ANALYSIS.read_text().strip()]
+    return "\n".join(out) + "\n"
+
+
+def _subject_intro(sub: dict) -> str:
+    state = ("trained (zoo)" if sub["trained"] else
+             "initialised, not trained (no trained model yet): timings only, accuracy would mean nothing")
+    acc = sub.get("accuracy")
+    where = f" Accuracy on {acc['data']} ({acc['inputs']} inputs)." if acc else ""
+    return f"{sub['model_type']}, {sub['macs'] / 1e6:.1f} M multiply-accumulates per input; {state}.{where}"
+
+
+def _main_table(sub: dict, cores: int) -> list[str]:
+    t = {(r["variant"], r["batch"], r["threads"]): r for r in sub["timings"]}
+    acc = (sub.get("accuracy") or {}).get("by_variant", {})
+    head = ("| variant | MB | b1 1 thr ms | x eager | x optimum | b1 "
+            f"{cores} thr ms | x eager | b32 {cores} thr samples/s | x eager | accuracy | agreement | note |")
+    out = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+
+    def base(batch, threads, kind):
+        rows = [r for (v, b, th), r in t.items() if b == batch and th == threads and
+                (v == "PyTorch eager fp32" if kind == "eager" else v.startswith("optimum"))]
+        return min((r["p50_ms"] for r in rows), default=None)
+
+    for v in sub["variants"]:
+        b1, bn, b32 = (t.get((v["name"], 1, 1)), t.get((v["name"], 1, cores)), t.get((v["name"], 32, cores)))
+        a = acc.get(v["name"])
+        accuracy, agreement = (f"{a['accuracy']:.2%}", f"{a['agreement']:.2%}") if a else ("-", "-")
+        tput = f"{32e3 / b32['p50_ms']:.0f}" if b32 else "-"
+        bold = "**" if v["name"] == sub["swarmedge_variant"] else ""
+        out.append(
+            f"| {bold}{v['name']}{bold} | {v['bytes'] / 1e6:.2f} | {_cell(b1)} | "
+            f"{_x(base(1, 1, 'eager'), b1 and b1['p50_ms'])} | {_x(base(1, 1, 'optimum'), b1 and b1['p50_ms'])} | "
+            f"{_cell(bn)} | {_x(base(1, cores, 'eager'), bn and bn['p50_ms'])} | {tput} | "
+            f"{_x(base(32, cores, 'eager'), b32 and b32['p50_ms'])} | "
+            f"{accuracy} | {agreement} | {v['note']} |")
+    return out
+
+
+def _scaling_table(sub: dict) -> list[str]:
+    lengths = sorted({r["length"] for r in sub["scaling"]})
+    unit = "tokens" if sub["model_type"] == "swarmformer" else "boids"
+    out = [f"Batch 1, one thread, median ms by input size ({unit}); in brackets: x eager at that size.", "",
+           "| variant | " + " | ".join(str(n) for n in lengths) + " |", "|---|" + "---:|" * len(lengths)]
+    t = {(r["variant"], r["length"]): r["p50_ms"] for r in sub["scaling"]}
+    for name in dict.fromkeys(r["variant"] for r in sub["scaling"]):
+        cells = [f"{t[name, n]:.2f} ({t['PyTorch eager fp32', n] / t[name, n]:.1f}x)" for n in lengths]
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return out

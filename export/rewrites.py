@@ -1,0 +1,258 @@
+"""Exact algebraic rewrites of SwarmFormer for inference, applied before the ONNX export.
+
+Each rewrite computes the same function as the trained model (in eval mode, where dropout
+is the identity) with less work or fewer, larger matrix products; the export's parity
+check compares the rewritten graph against the *original* PyTorch model. Names:
+
+- ``split-gates``: ``gate(cat[a, b]) = a @ Wa.T + b @ Wb.T + bias`` - two products, no
+  concatenated (B, L, 2D) tensor.
+- ``per-cluster``: the broadcast step's linear (and its half of the split gate) act on the
+  K cluster states before they are copied to the S tokens of each cluster, not on the
+  L = K*S copies: 1/S of the work. Needs ``split-gates``.
+- ``merge-matmuls``: products that read the same tensor become one wider product, and
+  back-to-back linears fold into one matrix: x feeds the MLP's first linear and the gate's
+  x-half; the MLP's hidden state feeds its second linear and (folded through it) the gate's
+  update-half; the clusters feed query, key and value. Fewer, wider MatMuls mean fewer
+  int8 activation quantizations and better-shaped kernels. Needs ``split-gates``.
+
+  The neighbour average is linear, so it moves after the MLP's first product,
+  ``avg3(x) @ W.T == avg3(x @ W.T)``, which lets that product share its input with the gate.
+- ``neighbour-slices``: the circular neighbour average as three slices of one wrapped copy
+  ``[x_L, x_1 … x_L, x_1]`` with constant bounds, instead of two ``torch.roll``s, whose
+  export computes indices at run time (Mod, Shape, Concat of many tiny tensors); with
+  ``merge-matmuls`` its division by 3 moves into the weights.
+
+The boid model's block (names for ``boids``):
+
+- ``fold-scales``: the residual scaling (0.1) and the attention's 1/sqrt(d) move into the
+  weights of the linears they multiply.
+- ``fold-value-output``: value and output projections fold into one matrix,
+  ``softmax(s) @ (x Wv + bv) Wo + bo == softmax(s) @ (x Wv Wo + bv Wo + bo)`` because
+  every row of softmax weights sums to 1; it joins the query/key product.
+"""
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+# per model family, in the order the benchmark adds them one by one
+REWRITES = {
+    "swarmformer": ("neighbour-slices", "split-gates", "per-cluster", "merge-matmuls"),
+    "boids": ("fold-scales", "fold-value-output"),
+}
+ALL = tuple(n for names in REWRITES.values() for n in names)
+
+
+def rewrite(model: nn.Module, names=ALL) -> nn.Module:
+    """An inference-only copy of ``model`` with those of ``names`` that apply to its family
+    (recorded in its ``rewrites`` attribute); the model itself when none apply."""
+    from swarmedge.models.boids import BoidSwarm
+    from swarmedge.models.swarmformer import SwarmFormer
+
+    unknown = set(names) - set(ALL)
+    if unknown:
+        raise ValueError(f"unknown rewrites {sorted(unknown)}; known: {', '.join(ALL)}")
+    family = "swarmformer" if isinstance(model, SwarmFormer) else "boids" if isinstance(model, BoidSwarm) else None
+    names = tuple(n for n in REWRITES.get(family, ()) if n in names)
+    for needs in ("per-cluster", "merge-matmuls"):
+        if needs in names and "split-gates" not in names:
+            raise ValueError(f"{needs} needs split-gates")
+    if not names:
+        return model
+    rewritten = (_RewrittenSwarmFormer if family == "swarmformer" else _RewrittenBoids)(model.eval(), names)
+    rewritten.rewrites = names
+    return rewritten.eval()
+
+
+def _w(linear: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
+    return linear.weight.detach().double(), linear.bias.detach().double()
+
+
+def _param(t: torch.Tensor) -> nn.Parameter:
+    return nn.Parameter(t.float().contiguous(), requires_grad=False)
+
+
+def _avg3_rolls(x: torch.Tensor) -> torch.Tensor:
+    # Each token with its circular neighbours along the sequence, as the reference computes it.
+    return (torch.roll(x, 1, dims=1) + x + torch.roll(x, -1, dims=1)) / 3.0
+
+
+def _sum3_slices(x: torch.Tensor) -> torch.Tensor:
+    wrapped = torch.cat([x[:, -1:], x, x[:, :1]], dim=1)  # (B, L + 2, D)
+    return wrapped[:, :-2] + wrapped[:, 1:-1] + wrapped[:, 2:]
+
+
+def _avg3_slices(x: torch.Tensor) -> torch.Tensor:
+    return _sum3_slices(x) / 3.0
+
+
+class _Local(nn.Module):
+    """One local swarm step: x + gate * (mlp(avg3(x)) - x)."""
+
+    def __init__(self, m, names):
+        super().__init__()
+        d = m.mlp[0].in_features
+        self.split, self.merge = "split-gates" in names, "merge-matmuls" in names
+        self.avg3 = _avg3_slices if "neighbour-slices" in names else _avg3_rolls
+        (w1, b1), (w2, b2) = _w(m.mlp[0]), _w(m.mlp[3])
+        (g1, c1), (g2, c2) = _w(m.gate_net[0]), _w(m.gate_net[2])
+        gx, gu = g1[:, :d], g1[:, d:]
+        if self.merge:  # x -> [mlp pre-activation | gate x-half]; h -> [update | gate update-half]
+            if self.avg3 is _avg3_slices:  # the average's 1/3 rides on the weights: sum3 after
+                w1, self.avg3 = w1 / 3.0, _sum3_slices
+            self.w_in = _param(torch.cat([w1, gx]).T)
+            self.b_mlp1 = _param(b1)
+            self.w_hidden = _param(torch.cat([w2, gu @ w2]).T)
+            self.b_hidden = _param(torch.cat([b2, gu @ b2 + c1]))
+        else:
+            self.mlp1, self.mlp2 = _param(w1.T), _param(w2.T)
+            self.b_mlp1, self.b_mlp2 = _param(b1), _param(b2)
+            if self.split:
+                self.gx, self.gu = _param(gx.T), _param(gu.T)
+            else:
+                self.g1 = _param(g1.T)
+            self.c1 = _param(c1)
+        self.g2, self.c2 = _param(g2.T), _param(c2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        d = x.shape[-1]
+        if self.merge:
+            a = x @ self.w_in  # (B, L, 2D)
+            h = F.gelu(self.avg3(a[..., :d]) + self.b_mlp1)
+            b = h @ self.w_hidden + self.b_hidden  # (B, L, 2D)
+            update, pre = b[..., :d], a[..., d:] + b[..., d:]
+        else:
+            update = F.gelu(self.avg3(x) @ self.mlp1 + self.b_mlp1) @ self.mlp2 + self.b_mlp2
+            pre = (x @ self.gx + update @ self.gu if self.split
+                   else torch.cat([x, update], dim=-1) @ self.g1) + self.c1
+        gate = torch.sigmoid(F.gelu(pre) @ self.g2 + self.c2)
+        return x + gate * (update - x)
+
+
+class _Layer(nn.Module):
+    """Local steps, cluster attention, gated broadcast - rewritten."""
+
+    def __init__(self, layer, names):
+        super().__init__()
+        d = layer.global_attn.query.in_features
+        self.s, self.t_local, self.scale = layer.cluster_size, layer.T_local, layer.global_attn.scale
+        self.per_cluster, self.split = "per-cluster" in names, "split-gates" in names
+        self.merge = "merge-matmuls" in names
+        self.local = _Local(layer.local_agg, names)
+        att, bc = layer.global_attn, layer.broadcast
+        (wq, bq), (wk, bk), (wv, bv) = _w(att.query), _w(att.key), _w(att.value)
+        (wl, bl) = _w(bc.linear)
+        (g1, c1), (g2, c2) = _w(bc.gate_net[0]), _w(bc.gate_net[2])
+        gx, gt = g1[:, :d], g1[:, d:]
+        if self.merge:
+            self.w_qkv, self.b_qkv = _param(torch.cat([wq, wk, wv]).T), _param(torch.cat([bq, bk, bv]))
+        else:
+            self.wq, self.wk, self.wv = _param(wq.T), _param(wk.T), _param(wv.T)
+            self.bq, self.bk, self.bv = _param(bq), _param(bk), _param(bv)
+        if self.merge and self.per_cluster:  # clusters -> [transformed | its gate half], one product
+            self.w_t, self.b_t = _param(torch.cat([wl, gt @ wl]).T), _param(torch.cat([bl, gt @ bl]))
+        else:
+            self.wl, self.bl = _param(wl.T), _param(bl)
+        if self.split:
+            self.gx, self.gt = _param(gx.T), _param(gt.T)
+        else:
+            self.g1 = _param(g1.T)
+        self.c1, self.g2, self.c2 = _param(c1), _param(g2.T), _param(c2)
+
+    def _attention(self, c: torch.Tensor) -> torch.Tensor:
+        d = c.shape[-1]
+        if self.merge:
+            qkv = c @ self.w_qkv + self.b_qkv
+            q, k, v = qkv[..., :d], qkv[..., d:2 * d], qkv[..., 2 * d:]
+        else:
+            q, k, v = c @ self.wq + self.bq, c @ self.wk + self.bk, c @ self.wv + self.bv
+        return F.softmax(q @ k.transpose(-2, -1) * self.scale, dim=-1) @ v  # (B, K, D)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for _ in range(self.t_local):
+            x = self.local(x)
+        tokens = x.unflatten(1, (-1, self.s))  # (B, K, S, D)
+        c = self._attention(tokens.mean(dim=2))  # (B, K, D)
+        d = x.shape[-1]
+        if self.per_cluster:
+            if self.merge:
+                both = c @ self.w_t + self.b_t
+                t, t_gate = both[..., :d], both[..., d:]
+            else:
+                t = c @ self.wl + self.bl
+                t_gate = t @ self.gt
+            t, t_gate = t.unsqueeze(2), t_gate.unsqueeze(2)  # (B, K, 1, D): broadcast over S
+            pre = tokens @ self.gx + t_gate + self.c1
+        else:
+            t = (c.unsqueeze(2).expand(-1, -1, self.s, -1) @ self.wl + self.bl)  # (B, K, S, D)
+            pre = (tokens @ self.gx + t @ self.gt if self.split
+                   else torch.cat([tokens, t], dim=-1) @ self.g1) + self.c1
+        gate = torch.sigmoid(F.gelu(pre) @ self.g2 + self.c2)
+        return (tokens + gate * t).flatten(1, 2)
+
+
+class _RewrittenSwarmFormer(nn.Module):
+    def __init__(self, model, names):
+        super().__init__()
+        self.config = model.config
+        self.embedding = model.embedding
+        self.layers = nn.ModuleList(_Layer(layer, names) for layer in model.layers)
+        self.classifier = model.classifier
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        x = self.embedding(input_ids)
+        for layer in self.layers:
+            x = layer(x)
+        return self.classifier(x.mean(dim=1))
+
+
+class _BoidBlock(nn.Module):
+    """x + s * attention(x), then x + s * ffn(x), with the scalings and projections folded."""
+
+    def __init__(self, block, names):
+        super().__init__()
+        att, s = block.self_attn, block.scaling
+        d = att.out_proj.in_features
+        w_in, b_in = att.in_proj_weight.detach().double(), att.in_proj_bias.detach().double()
+        (wq, wk, wv), (bq, bk, bv) = w_in.split(d), b_in.split(d)
+        (wo, bo), (w1, b1), (w2, b2) = _w(att.out_proj), _w(block.linear1), _w(block.linear2)
+        self.fold_vo = "fold-value-output" in names
+        self.scale, self.s = (1.0, 1.0) if "fold-scales" in names else (d**-0.5, s)
+        qs, os_ = (d**-0.5, s) if "fold-scales" in names else (1.0, 1.0)
+        if self.fold_vo:  # the output projection (and s) ride on the value rows
+            wv, bv = os_ * wo @ wv, os_ * (wo @ bv + bo)
+        else:
+            self.wo, self.bo = _param(os_ * wo.T), _param(os_ * bo)
+        self.w_in = _param(torch.cat([qs * wq, wk, wv]).T)
+        self.b_in = _param(torch.cat([qs * bq, bk, bv]))
+        self.w1, self.b1 = _param(w1.T), _param(b1)
+        self.w2, self.b2 = _param(os_ * w2.T), _param(os_ * b2)
+
+    def forward(self, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        q, k, v = (x @ self.w_in + self.b_in).chunk(3, dim=-1)
+        scores = q @ k.transpose(1, 2)
+        if self.scale != 1.0:
+            scores = scores * self.scale
+        attended = F.softmax(scores.masked_fill(pad.unsqueeze(1), float("-inf")), dim=-1) @ v
+        if not self.fold_vo:
+            attended = attended @ self.wo + self.bo
+        x = x + (attended if self.s == 1.0 else self.s * attended)
+        ffn = F.relu(x @ self.w1 + self.b1) @ self.w2 + self.b2
+        return x + (ffn if self.s == 1.0 else self.s * ffn)
+
+
+class _RewrittenBoids(nn.Module):
+    def __init__(self, model, names):
+        super().__init__()
+        self.config = model.config
+        self.blocks = nn.ModuleList(_BoidBlock(b, names) for b in model.encoder_layers)
+        self.register_buffer("vertices", model.vertices.clone(), persistent=False)
+
+    def forward(self, boids: torch.Tensor, lengths: torch.Tensor):
+        from swarmedge.models.boids import BoidSwarm
+
+        return BoidSwarm.forward(self, boids, lengths)  # same bookkeeping, rewritten blocks
+
+    def steps(self):
+        for i in range(self.config.blocks):
+            yield self.blocks[0 if self.config.recurrent else i]
