@@ -29,16 +29,26 @@ The boid model's block (names for ``boids``):
 - ``fold-value-output``: value and output projections fold into one matrix,
   ``softmax(s) @ (x Wv + bv) Wo + bo == softmax(s) @ (x Wv Wo + bv Wo + bo)`` because
   every row of softmax weights sums to 1; it joins the query/key product.
+- ``homogeneous``: the boids carry a constant extra coordinate 1, so every bias becomes one
+  more row of its weight matrix (and the feed-forward's hidden layer carries the 1 on
+  through its ReLU): no bias additions, the largest being over the 512-wide hidden layer.
+  Needs both folds.
+- ``mask-in-keys``: padded boids carry a further coordinate m = 1 that the key projection
+  turns into a score of -1e9 (the query's extra coordinate is the constant 1), so the
+  masking rides in the score product instead of a Where over every (N, N) score matrix.
+  Needs ``homogeneous``.
 """
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+MASKED = -1e9  # exp(-1e9 - max) is exactly 0 in float32, as exp(-inf) is
+
 # per model family, in the order the benchmark adds them one by one
 REWRITES = {
     "swarmformer": ("neighbour-slices", "split-gates", "per-cluster", "merge-matmuls"),
-    "boids": ("fold-scales", "fold-value-output"),
+    "boids": ("fold-scales", "fold-value-output", "homogeneous", "mask-in-keys"),
 }
 ALL = tuple(n for names in REWRITES.values() for n in names)
 
@@ -54,9 +64,11 @@ def rewrite(model: nn.Module, names=ALL) -> nn.Module:
         raise ValueError(f"unknown rewrites {sorted(unknown)}; known: {', '.join(ALL)}")
     family = "swarmformer" if isinstance(model, SwarmFormer) else "boids" if isinstance(model, BoidSwarm) else None
     names = tuple(n for n in REWRITES.get(family, ()) if n in names)
-    for needs in ("per-cluster", "merge-matmuls"):
-        if needs in names and "split-gates" not in names:
-            raise ValueError(f"{needs} needs split-gates")
+    for needs, needed in (("per-cluster", ("split-gates",)), ("merge-matmuls", ("split-gates",)),
+                          ("homogeneous", ("fold-scales", "fold-value-output")),
+                          ("mask-in-keys", ("homogeneous",))):
+        if needs in names and not set(needed) <= set(names):
+            raise ValueError(f"{needs} needs {' and '.join(needed)}")
     if not names:
         return model
     rewritten = (_RewrittenSwarmFormer if family == "swarmformer" else _RewrittenBoids)(model.eval(), names)
@@ -241,17 +253,69 @@ class _BoidBlock(nn.Module):
         return x + (ffn if self.s == 1.0 else self.s * ffn)
 
 
+class _HomogeneousBoidBlock(nn.Module):
+    """The folded block acting on z = [x, 1] (or [x, 1, m]): biases are rows of the weights."""
+
+    def __init__(self, block, mask_in_keys: bool):
+        super().__init__()
+        att, s = block.self_attn, block.scaling
+        d, f = att.out_proj.in_features, block.linear1.out_features
+        (wq, wk, wv), (bq, bk, bv) = att.in_proj_weight.detach().double().split(d), \
+            att.in_proj_bias.detach().double().split(d)
+        (wo, bo), (w1, b1), (w2, b2) = _w(att.out_proj), _w(block.linear1), _w(block.linear2)
+        c, nq = d + 1 + mask_in_keys, d + mask_in_keys  # state and query/key widths
+        q, k, v = (torch.zeros(c, nq, dtype=torch.float64), torch.zeros(c, nq, dtype=torch.float64),
+                   torch.zeros(c, c, dtype=torch.float64))
+        q[:d, :d], q[d, :d] = d**-0.5 * wq.T, d**-0.5 * bq
+        k[:d, :d], k[d, :d] = wk.T, bk
+        v[:d, :d], v[d, :d] = (s * wo @ wv).T, s * (wo @ bv + bo)  # extra columns 0: the 1 and m stay
+        if mask_in_keys:  # score += 1 * (MASKED * m_j): padded keys drop out of the softmax
+            q[d, d], k[d + 1, d] = 1.0, MASKED
+        hidden = torch.zeros(c, f + 1, dtype=torch.float64)
+        hidden[:d, :f], hidden[d, :f], hidden[d, f] = w1.T, b1, 1.0  # ReLU(1) carries the 1 on
+        out = torch.zeros(f + 1, c, dtype=torch.float64)
+        out[:f, :d], out[f, :d] = s * w2.T, s * b2
+        self.nq, self.mask_in_keys = nq, mask_in_keys
+        self.w_in, self.w1, self.w2 = _param(torch.cat([q, k, v], dim=1)), _param(hidden), _param(out)
+
+    def forward(self, z: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        qkv = z @ self.w_in
+        q, k, v = qkv[..., : self.nq], qkv[..., self.nq: 2 * self.nq], qkv[..., 2 * self.nq:]
+        scores = q @ k.transpose(1, 2)
+        if not self.mask_in_keys:
+            scores = scores.masked_fill(pad.unsqueeze(1), float("-inf"))
+        z = z + F.softmax(scores, dim=-1) @ v
+        return z + F.relu(z @ self.w1) @ self.w2
+
+
 class _RewrittenBoids(nn.Module):
     def __init__(self, model, names):
         super().__init__()
         self.config = model.config
-        self.blocks = nn.ModuleList(_BoidBlock(b, names) for b in model.encoder_layers)
+        self.homogeneous = "homogeneous" in names
+        self.mask_in_keys = "mask-in-keys" in names
+        self.blocks = nn.ModuleList(_HomogeneousBoidBlock(b, self.mask_in_keys) if self.homogeneous
+                                    else _BoidBlock(b, names) for b in model.encoder_layers)
         self.register_buffer("vertices", model.vertices.clone(), persistent=False)
 
     def forward(self, boids: torch.Tensor, lengths: torch.Tensor):
         from swarmedge.models.boids import BoidSwarm
 
-        return BoidSwarm.forward(self, boids, lengths)  # same bookkeeping, rewritten blocks
+        if not self.homogeneous:
+            return BoidSwarm.forward(self, boids, lengths)  # same bookkeeping, rewritten blocks
+        d, n = self.config.d_model, boids.shape[1]
+        x = F.pad(F.pad(boids, (0, d - 2)), (0, 1), value=1.0)  # (B, N, D + 1): [x, 1]
+        valid = torch.arange(n, device=boids.device).unsqueeze(0) < lengths.unsqueeze(1)
+        if self.mask_in_keys:  # [x, 1, m], m = 1 for padding
+            x = torch.cat([x, (~valid).to(x.dtype).unsqueeze(2)], dim=2)
+        trajectory = [x]
+        for block in self.steps():
+            x = block(x, ~valid)
+            trajectory.append(x)
+        weights = valid.to(x.dtype).unsqueeze(2)
+        mean = (x[..., :d] * weights).sum(dim=1) / weights.sum(dim=1)
+        scores = -((mean[:, None, :3] - self.vertices) ** 2).sum(dim=-1)
+        return scores, mean, torch.stack(trajectory, dim=1)[..., :d]
 
     def steps(self):
         for i in range(self.config.blocks):
