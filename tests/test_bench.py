@@ -1,0 +1,35 @@
+"""`make bench` end to end on the boid model, in its quick mode: every variant measured and reported."""
+
+import json
+import os
+import subprocess
+import sys
+
+from .conftest import ROOT
+
+
+def test_quick_bench_writes_consistent_tables(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--models", "boids-5v6", "--quick", "--rounds", "2",
+                           "--limit", "100", "--workdir", str(tmp_path / "work"), "-o", str(tmp_path)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((tmp_path / "benchmarks.json").read_text())
+    sub = results["subjects"]["boids-5v6"]
+    names = [v["name"] for v in sub["variants"]]
+    assert names[:3] == ["PyTorch eager fp32", "torch.ao dynamic int8", "onnxruntime fp32 (plain export)"]
+    assert {"optimum avx512_vnni int8", "optimum arm64 int8", sub["swarmedge_variant"]} <= set(names)
+    # every variant timed in every configuration, and scored on the same 100 digits
+    configs = {(r["batch"], r["threads"]) for r in sub["timings"]}
+    assert configs == {(1, 1), (1, os.cpu_count()), (32, os.cpu_count())}
+    assert all(sum(r["variant"] == n for r in sub["timings"]) == 3 for n in names)
+    assert sub["accuracy"]["inputs"] == 100 and set(sub["accuracy"]["by_variant"]) == set(names)
+    assert sub["accuracy"]["by_variant"]["PyTorch eager fp32"]["agreement"] == 1.0
+    assert [r["step"] for r in sub["ablation"]][:2] == ["rewrites: no rewrites", "rewrites: + fold-scales"]
+    # the report's ratios are the JSON's medians divided, not numbers of its own
+    md = (tmp_path / "BENCHMARKS.md").read_text()
+    t = {r["variant"]: r["p50_ms"] for r in sub["timings"] if (r["batch"], r["threads"]) == (1, 1)}
+    ratio = t["PyTorch eager fp32"] / t[sub["swarmedge_variant"]]
+    assert f"| boids-5v6 | PyTorch eager fp32 | batch 1, 1 thread | 5.0x | {ratio:.2f}x |" in md
+    for n in names:
+        assert f"| {n} |" in md or f"| **{n}** |" in md
