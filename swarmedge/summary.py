@@ -31,6 +31,9 @@ def bundle_summary(path, manifest: dict) -> str:
                      f"{q['target']['activation_type']} x {q['target']['weight_type']}"
                      f"{', per-channel' if q['target']['per_channel'] else ''}"
                      f"{', 7-bit weights' if q['target']['reduce_range'] else ''}")
+        kept = (q.get("kept_float") or {}).get("nodes", [])
+        if kept:
+            lines.append(f"            {len(kept)} narrow MatMuls kept float ({q['kept_float']['why']})")
         a = manifest["int8_vs_fp32"]
         lines.append(f"int8 vs fp32 top-1 agreement {a['top1_agreement']:.1%} on {a['inputs']} inputs "
                      f"({a['source']}), max |{a['output']} diff| {a['max_abs_diff']:.3g}")
