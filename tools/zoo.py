@@ -19,6 +19,10 @@ def card(zoo_name: str, result: dict, ckpt: dict, size: int) -> str:
     minutes = result["train_seconds_logged"] / 60
     tokenizer = ", own WordPiece tokenizer" if "tokenizer" in ckpt["preprocessing"] else ""
     published = f"{result['published']:.2f}%" if result["published"] is not None else "not published"
+    ours = result["rows"][0]["accuracy"] * 100
+    if result["published"] is not None and ours < result["published"] - 1.0:
+        published += (f" - **this model is {result['published'] - ours:.1f} points below it**; what was tried "
+                      f"and what is next: [docs/RESULTS.md](../../docs/RESULTS.md)")
     return f"""# {zoo_name}
 
 {result['description']}, trained by swarmedge on CPU.
