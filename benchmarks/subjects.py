@@ -25,7 +25,7 @@ class Subject:
     zoo: str | None = None  # zoo folder holding a trained model.pt
     checkpoint: Path | None = None
     trained: bool = False
-    key: str = ""  # sha256 prefix of the checkpoint: names the cached exports
+    key: str = ""  # sha256 prefix of the checkpoint and the export code: names the cached exports
     plain: Path | None = None  # bundle exported without rewrites (what a user of torch.onnx gets)
     bundles: dict = field(default_factory=dict)  # swarmedge int8 bundle per distinct preset graph
 
@@ -54,7 +54,9 @@ def prepare(subject: Subject, workdir: Path, log=print) -> Subject:
         if not subject.checkpoint.is_file():
             config = (SF_PRESETS if subject.model_type == "swarmformer" else BOID_PRESETS)[subject.preset].to_dict()
             save_checkpoint(init_checkpoint(subject.model_type, config, seed=0), subject.checkpoint)
-    subject.key = hashlib.sha256(subject.checkpoint.read_bytes()).hexdigest()[:12]
+    # Cached exports are valid for this checkpoint and this export code only.
+    code = b"".join(p.read_bytes() for p in sorted((ROOT / "export").glob("*.py")))
+    subject.key = hashlib.sha256(subject.checkpoint.read_bytes() + code).hexdigest()[:12]
 
     def bundle(name: str, **kwargs) -> Path:
         out = work / f"{name}-{subject.key}.bundle"

@@ -79,7 +79,7 @@ def onnx_variants(subject: Subject, workdir: Path, log=print) -> list[Variant]:
 
     plain = Bundle.open(subject.plain).model_path("fp32")
     out = [Variant("onnxruntime fp32 (plain export)", "onnxruntime", plain.stat().st_size, ort_runner(plain))]
-    for name, path in optimum_models(plain, workdir / subject.name / "optimum", log).items():
+    for name, path in optimum_models(plain, workdir / subject.name / f"optimum-{subject.key}", log).items():
         out.append(Variant(f"optimum {name} int8", "optimum", path.stat().st_size, ort_runner(path),
                            "ORTQuantizer, AutoQuantizationConfig." + name + "(is_static=False) on the plain export"))
     first = next(iter(subject.bundles.values()))[0]

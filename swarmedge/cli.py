@@ -224,7 +224,8 @@ def train():
 
 
 def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch_size, lr, weight_decay, seed,
-                  resume, threads, output, label_smoothing=0.0, token_dropout=0.0, truncation="head"):
+                  resume, threads, output, label_smoothing=0.0, token_dropout=0.0, truncation="head",
+                  init_embeddings="random"):
     from swarmedge.errors import require_extra
 
     require_extra("torch", "export")
@@ -241,7 +242,7 @@ def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch
         ckpt = starting_checkpoint(model_type, config, texts=dataset.inputs if dataset.kind == "text" else None,
                                    vocab=vocab, seed=seed, labels=dataset.label_names, truncation=truncation)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
-                      label_smoothing=label_smoothing, token_dropout=token_dropout)
+                      label_smoothing=label_smoothing, token_dropout=token_dropout, init_embeddings=init_embeddings)
 
     def on_epoch(row):
         mark = "  (best, saved)" if row["best"] else ""
@@ -288,14 +289,18 @@ def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, da
 @click.option("--truncation", type=click.Choice(["head", "head-tail"]), default="head", show_default=True,
               help="Which tokens of a long text the model sees: the first ones, or the first quarter "
                    "and the last three quarters (kept in the checkpoint and bundle).")
+@click.option("--init-embeddings", type=click.Choice(["random", "ppmi"]), default="random", show_default=True,
+              help="Start the embedding from random vectors or from word vectors of the training texts "
+                   "(PPMI + SVD, no labels, about a minute).")
 @_train_options
-def train_swarmformer(preset, vocab, label_smoothing, token_dropout, truncation, data, epochs, batch_size, lr,
-                      weight_decay, seed, resume, threads, output):
+def train_swarmformer(preset, vocab, label_smoothing, token_dropout, truncation, init_embeddings, data, epochs,
+                      batch_size, lr, weight_decay, seed, resume, threads, output):
     """Train SwarmFormer on IMDB (or your own labelled texts)."""
     from swarmedge.models.swarmformer import PRESETS
 
     _run_training("swarmformer", PRESETS[preset].to_dict(), None, data, None, vocab, epochs, batch_size, lr,
-                  weight_decay, seed, resume, threads, output, label_smoothing, token_dropout, truncation)
+                  weight_decay, seed, resume, threads, output, label_smoothing, token_dropout, truncation,
+                  init_embeddings)
 
 
 @cli.command("eval")

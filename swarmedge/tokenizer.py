@@ -30,17 +30,21 @@ def wordpiece_from_vocab(vocab_path: Path) -> str:
     return wordpiece_from_vocab_dict(vocab, str(vocab_path))
 
 
-def wordpiece_from_vocab_dict(vocab: dict[str, int], where: str = "the vocabulary") -> str:
-    """The tokenizer JSON for a token -> id mapping that includes the special tokens."""
+def wordpiece_from_vocab_dict(vocab: dict[str, int], where: str = "the vocabulary",
+                              drop_html_breaks: bool = False) -> str:
+    """The tokenizer JSON for a token -> id mapping that includes the special tokens.
+
+    ``drop_html_breaks`` turns the ``<br />`` tags of IMDB-style texts into spaces before
+    anything else (vocabularies swarmedge learns; bert's own rules keep them as 6 tokens).
+    """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
     missing = [s for s in SPECIALS if s not in vocab]
     if missing:
         raise InputError(f"{where} lacks {missing}: pass bert-base-uncased's vocab.txt or one like it")
     tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100))
-    tok.normalizer = normalizers.BertNormalizer(
-        clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True
-    )
+    bert = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True)
+    tok.normalizer = normalizers.Sequence([normalizers.Replace("<br />", " "), bert]) if drop_html_breaks else bert
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
@@ -87,4 +91,4 @@ def train_wordpiece(texts: list[str], vocab_size: int, min_frequency: int = 2) -
     frequent = sorted((w for w, n in words.items() if n >= min_frequency and w not in seen),
                       key=lambda w: (-words[w], w))
     tokens += frequent[: vocab_size - len(tokens)]
-    return wordpiece_from_vocab_dict({t: i for i, t in enumerate(tokens)})
+    return wordpiece_from_vocab_dict({t: i for i, t in enumerate(tokens)}, drop_html_breaks=True)

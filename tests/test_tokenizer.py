@@ -90,3 +90,11 @@ def test_truncation_travels_from_training_to_the_bundle(tmp_path, tiny_vocab):
                 for t in ("head", "head-tail")}
     assert np.allclose(got, expected["head-tail"], atol=1e-6)
     assert not np.allclose(got, expected["head"], atol=1e-6)
+
+
+def test_learnt_vocabulary_drops_html_breaks_but_bert_keeps_them(tiny_vocab):
+    text = "a fine film.<br /><br />really fine"
+    learnt = TextEncoder(train_wordpiece([text] * 4, vocab_size=80, min_frequency=1), seq_len=16)
+    assert learnt.tokenizer.encode(text).tokens == ["[CLS]", "a", "fine", "film", ".", "really", "fine", "[SEP]"]
+    bert = TextEncoder(wordpiece_from_vocab(tiny_vocab), seq_len=32)  # bert-base-uncased ids stay exact
+    assert len(bert.tokenizer.encode(text).tokens) == 8 + 8  # each tag: "<", "br", "/", ">"

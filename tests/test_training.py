@@ -145,3 +145,41 @@ def test_token_dropout_hides_only_words(tiny_vocab):
     unchanged = SwarmFormerTask(model, ckpt["preprocessing"])
     unchanged.loss((ids,), torch.zeros(200, dtype=torch.long))
     assert torch.equal(seen[1], ids)
+
+
+def test_ppmi_vectors_put_interchangeable_words_together():
+    from swarmedge.training.embeddings import ppmi_vectors
+
+    # 3 and 4 ("good"/"great") share every context; 5 ("bad") has contexts of its own;
+    # 9 never occurs and 2 is special: both keep NaN rows for the caller to skip.
+    rng = np.random.default_rng(0)
+    docs = []
+    for _ in range(300):
+        word = int(rng.choice([3, 4]))
+        docs += [[2, 6, word, 7, 2], [2, 8, 5, 6, 2]]
+    vectors = ppmi_vectors(docs, vocab_size=10, dim=4, skip_ids=[0, 2])
+    assert vectors.shape == (10, 4)
+    assert vectors[[0, 2, 9]].isnan().all() and not vectors[3:9].isnan().any()
+    assert torch.allclose(vectors[3:9].norm(dim=1), torch.full((6,), 2.0))  # norm sqrt(dim)
+    cos = torch.nn.functional.cosine_similarity
+    assert cos(vectors[3], vectors[4], dim=0) > 0.99
+    assert cos(vectors[3], vectors[5], dim=0) < 0.5
+    assert torch.equal(vectors.nan_to_num(), ppmi_vectors(docs, 10, 4, [0, 2]).nan_to_num())  # deterministic
+
+
+def test_ppmi_initialisation_changes_only_seen_words(tmp_path):
+    from swarmedge.training.setup import starting_checkpoint
+
+    texts = [f"the film was {w} and the plot was {w}" for w in ("good", "great", "bad", "awful")] * 16
+    ds = Dataset(texts, np.array([1, 1, 0, 0] * 16), ["negative", "positive"], "text", "toy")
+    ckpt = starting_checkpoint("swarmformer", {"d_model": 8, "seq_len": 16, "cluster_size": 4, "num_layers": 1,
+                                               "T_local": 1, "vocab_size": 60}, texts=texts)
+    before = ckpt["state_dict"]["embedding.embed.weight"].clone()
+    vocab = json.loads(ckpt["preprocessing"]["tokenizer"])["model"]["vocab"]
+    cfg = TrainConfig(epochs=1, batch_size=16, lr=1e-9, init_embeddings="ppmi")  # lr ~0: see the start
+    train(ckpt, ds, tmp_path / "t.pt", cfg, progress=False)
+    after = load_checkpoint(tmp_path / "t.pt")["state_dict"]["embedding.embed.weight"]
+    changed = ~torch.isclose(after, before, atol=1e-6).all(dim=1)
+    assert changed[vocab["film"]] and changed[vocab["good"]]
+    assert not changed[vocab["[PAD]"]] and not changed[vocab["[CLS]"]]
+    assert not changed[vocab["##m"]]  # a piece that only spells words the texts never need

@@ -35,6 +35,7 @@ class TrainConfig:
     seed: int = 0
     label_smoothing: float = 0.0
     token_dropout: float = 0.0  # SwarmFormer: share of text tokens replaced by [UNK] in each training batch
+    init_embeddings: str = "random"  # SwarmFormer: "ppmi" starts from word vectors of the training texts
 
 
 def side_files(out: Path) -> tuple[Path, Path]:
@@ -52,6 +53,10 @@ def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: boo
 
     if config.epochs < 1 or config.batch_size < 1 or config.lr <= 0:
         raise InputError("epochs, batch size and learning rate must be positive")
+    if config.init_embeddings not in ("random", "ppmi"):
+        raise InputError(f"unknown embedding initialisation {config.init_embeddings!r}: use random or ppmi")
+    if config.init_embeddings != "random" and checkpoint["model_type"] != "swarmformer":
+        raise InputError("--init-embeddings applies to SwarmFormer (text) models only")
     torch.set_num_threads(threads or os.cpu_count() or 1)  # all cores unless told otherwise
     torch.manual_seed(config.seed)
     resume_path, log_path = side_files(out)
@@ -72,8 +77,11 @@ def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: boo
     state = {"epoch": 0, "step": 0, "best": -1.0}
     if resume:
         state = _load_resume(resume_path, model, optimizer, schedule, config)
-    elif log_path.exists():
-        log_path.unlink()
+    else:
+        if config.init_embeddings != "random":
+            task.init_embeddings(config.init_embeddings, train_ds.inputs, config.seed)
+        if log_path.exists():
+            log_path.unlink()
 
     row = {}
     with sigterm_as_interrupt():

@@ -70,6 +70,17 @@ class SwarmFormerTask:
         self.special_ids = torch.tensor(sorted({vocab[t] for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]")}
                                                | {preprocessing["pad_id"]}))
 
+    def init_embeddings(self, method: str, texts, seed: int) -> None:
+        """Overwrite the token embedding with ``method``'s vectors learnt from ``texts`` (no labels)."""
+        from swarmedge.training.embeddings import ppmi_vectors
+
+        table = self.model.embedding.embed.weight
+        docs = [e.ids for e in self.encoder.tokenizer.encode_batch(list(texts))]  # whole texts, untruncated
+        vectors = ppmi_vectors(docs, table.shape[0], table.shape[1], self.special_ids.tolist(), seed)
+        learnt = ~vectors.isnan().any(dim=1)
+        with torch.no_grad():
+            table[learnt] = vectors[learnt]
+
     def encode(self, inputs) -> np.ndarray:
         return np.concatenate([self.encoder.encode(inputs[s:s + 1024]) for s in range(0, len(inputs), 1024)])
 
