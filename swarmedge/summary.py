@@ -24,7 +24,7 @@ def bundle_summary(path, manifest: dict) -> str:
     worst = ", ".join(f"{k} {v:.1e}" for k, v in parity["max_abs_diff"].items())
     verdict = "ok" if parity["passed"] else "MISMATCH (kept with --allow-mismatch)"
     lines.append(f"parity      ONNX vs PyTorch over {len(parity['cases'])} shapes: max |diff| {worst} "
-                 f"(tolerance {parity['tolerance']:g} + {parity.get('rtol', 0):g}*|value|) {verdict}")
+                 f"(tolerance {parity['tolerance']:g} + {parity.get('rtol', 0):g}*max|value|) {verdict}")
     q = manifest.get("quantization")
     if q:
         lines.append(f"int8        {q['mode']} {q['format']} for {q['target']['name']}: "

@@ -23,8 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 
-TEXT_RECIPE = ["--epochs", "6", "--batch-size", "32", "--lr", "5e-4", "--weight-decay", "0.1",
-               "--label-smoothing", "0.1", "--token-dropout", "0.1", "--truncation", "head-tail"]
+# The text recipe: embeddings start from PPMI word vectors of the training texts (the change
+# that moved validation accuracy after one epoch from 73% to 88%), 10% of tokens hidden behind
+# [UNK] per batch, label smoothing, head+tail truncation (reviews end with their verdict).
+TEXT_RECIPE = ["--epochs", "8", "--batch-size", "32", "--lr", "1e-3", "--weight-decay", "0.05",
+               "--label-smoothing", "0.1", "--token-dropout", "0.1", "--truncation", "head-tail",
+               "--init-embeddings", "ppmi"]
 
 # name -> (train arguments, test data, published accuracy or None, description)
 RUNS = {
@@ -37,14 +41,13 @@ RUNS = {
                   "--lr", "5e-3", "--weight-decay", "0"], "mnist", 95.03, "boids 5 vs 6, 2 recurrent steps, d 3"),
     "boids-r10": (["boids", "--digits", "5", "6", "--blocks", "10", "--epochs", "15", "--batch-size", "128",
                    "--lr", "5e-3", "--weight-decay", "0"], "mnist", 96.43, "boids 5 vs 6, 10 recurrent steps, d 3"),
+    # 6 epochs, not 15: each takes ~6 min on one core of the 2-core machine (d 100: 40x the
+    # arithmetic of d 3; eight classes: 4x the digits).
     "boids-d10-d100": (["boids", "--digits", "5", "6", "--blocks", "10", "--no-recurrent", "--d-model", "100",
-                        "--epochs", "15", "--batch-size", "128", "--lr", "2e-3", "--weight-decay", "0"], "mnist",
+                        "--epochs", "6", "--batch-size", "128", "--lr", "2e-3", "--weight-decay", "0"], "mnist",
                        99.35, "boids 5 vs 6, 10 distinct blocks, d 100"),
-    "boids-8class": (["boids", "--classes", "8", "--blocks", "10", "--epochs", "15", "--batch-size", "128",
+    "boids-8class": (["boids", "--classes", "8", "--blocks", "10", "--epochs", "6", "--batch-size", "128",
                       "--lr", "5e-3", "--weight-decay", "0"], "mnist", None, "boids digits 0-7, 10 recurrent, d 3"),
-    # Text recipe: a lower peak lr than the first attempt (1e-3 swung validation accuracy by
-    # 5 points between epochs), stronger weight decay, label smoothing, 10% of tokens hidden
-    # behind [UNK] per batch, and head+tail truncation (reviews end with their verdict).
     "swarmformer-small": (["swarmformer", "--config", "small", *TEXT_RECIPE], "imdb", 86.20,
                           "SwarmFormer Small, own WordPiece vocabulary"),
     "swarmformer-base": (["swarmformer", "--config", "base", *TEXT_RECIPE], "imdb", 89.03,
@@ -52,11 +55,19 @@ RUNS = {
 }
 
 
+# What counts as reproduced (issue 3): boids within 1 point of the paper, SwarmFormer at or above it.
+TOLERANCE = {"mnist": 1.0, "imdb": 0.0}
+
+
+def target(published: float | None, data: str) -> float | None:
+    return None if published is None else published - TOLERANCE[data]
+
+
 def swarmedge(*args: str) -> list[str]:
     return [sys.executable, "-m", "swarmedge.cli", *args]
 
 
-def run(name: str, workdir: Path, seed: int) -> dict:
+def run(name: str, workdir: Path, seed: int, threads: int | None = None) -> dict:
     from swarmedge.evaluate import evaluate_model
     from swarmedge.export import export_bundle
 
@@ -64,8 +75,9 @@ def run(name: str, workdir: Path, seed: int) -> dict:
     ckpt = workdir / f"{name}.pt"
     cmd = swarmedge("train", *train_args, "--seed", str(seed), "-o", str(ckpt))
     resume = ["--resume"] if (workdir / f"{name}.resume.pt").exists() else []
+    speed = ["--threads", str(threads)] if threads else []  # changes the time taken, not the model
     t0 = time.time()
-    subprocess.run(cmd + resume, check=True)
+    subprocess.run(cmd + resume + speed, check=True)
     train_seconds = time.time() - t0
     reference = evaluate_model(ckpt, data)
     rows = [_row("PyTorch fp32", reference, reference)]
@@ -77,12 +89,13 @@ def run(name: str, workdir: Path, seed: int) -> dict:
     # checked on emulated Pi CPUs by `swarmedge arm-check` (tests/test_arm.py).
     from swarmedge.export.targets import detect
 
-    for target in (detect(),):
-        bundle, manifest = export_bundle(ckpt, workdir / f"{name}-{target}.bundle", target=target)
-        rows.append(_row(f"ONNX int8 ({target})", evaluate_model(bundle, data, precision="int8"), reference))
-        sizes[target] = manifest["files"]["model.int8.onnx"]["bytes"]
+    for preset in (detect(),):
+        bundle, manifest = export_bundle(ckpt, workdir / f"{name}-{preset}.bundle", target=preset)
+        rows.append(_row(f"ONNX int8 ({preset})", evaluate_model(bundle, data, precision="int8"), reference))
+        sizes[preset] = manifest["files"]["model.int8.onnx"]["bytes"]
     log = [json.loads(line) for line in (workdir / f"{name}.log.jsonl").read_text().splitlines()]
-    return {"name": name, "description": description, "published": published, "data": data,
+    return {"name": name, "description": description, "published": published, "target": target(published, data),
+            "data": data,
             "command": "swarmedge " + shlex.join([*cmd[3:-1], ckpt.name]), "seed": seed, "epochs": len(log),
             "train_wall_seconds_this_invocation": round(train_seconds),
             "train_seconds_logged": round(sum(r["seconds"] for r in log)), "machine": machine(),
@@ -121,7 +134,8 @@ def table() -> str:
             continue
         pub = f"{published:.2f}%" if published is not None else "not published"
         best = r["rows"][0]["accuracy"] * 100
-        verdict = "" if published is None else (" (met)" if best >= published - 1.0 else " (**missed**)")
+        goal = target(published, r["data"])
+        verdict = "" if goal is None else (" (met)" if best >= goal else " (**missed**)")
         lines += [f"- published: {pub}; PyTorch fp32 here: {best:.2f}%{verdict}",
                   f"- command: `{r['command']}` (seed {r['seed']}, {r['epochs']} epochs, "
                   f"{r['train_seconds_logged'] / 60:.1f} min of training)",
@@ -142,13 +156,14 @@ def main() -> None:
     parser.add_argument("--only", action="append", choices=list(RUNS), help="run just these (repeatable)")
     parser.add_argument("--workdir", type=Path, default=ROOT / "runs")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, help="torch threads for training [default: all cores]")
     parser.add_argument("--table-only", action="store_true")
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     if not args.table_only:
         args.workdir.mkdir(parents=True, exist_ok=True)
         for name in args.only or list(RUNS):
-            result = run(name, args.workdir, args.seed)
+            result = run(name, args.workdir, args.seed, args.threads)
             (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     (ROOT / "docs" / "RESULTS.md").write_text(table() + "\n")
 
