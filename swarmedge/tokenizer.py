@@ -35,7 +35,7 @@ def wordpiece_from_vocab_dict(vocab: dict[str, int], where: str = "the vocabular
     """The tokenizer JSON for a token -> id mapping that includes the special tokens.
 
     ``drop_html_breaks`` turns the ``<br />`` tags of IMDB-style texts into spaces before
-    anything else (vocabularies swarmedge learns; bert's own rules keep them as 6 tokens).
+    anything else (vocabularies swarmedge learns; bert's own rules keep each as 4 tokens).
     """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 

@@ -108,8 +108,8 @@ def run(name: str, workdir: Path, seed: int, threads: int | None = None) -> dict
         sizes[preset] = manifest["files"]["model.int8.onnx"]["bytes"]
     log = [json.loads(line) for line in (workdir / f"{name}.log.jsonl").read_text().splitlines()]
     return {"name": name, "description": description, "published": published, "target": target(published, data),
-            "data": data,
-            "command": "swarmedge " + shlex.join([*cmd[3:-1], ckpt.name]), "seed": seed, "epochs": len(log),
+            "data": data, "command": "swarmedge " + shlex.join([*cmd[3:-1], ckpt.name]), "seed": seed,
+            "epochs": len(log),
             "train_wall_seconds_this_invocation": round(train_seconds),
             "train_seconds_logged": round(sum(r["seconds"] for r in log)), "machine": machine(),
             "rows": rows, "onnx_bytes": sizes}

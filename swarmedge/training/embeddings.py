@@ -34,10 +34,9 @@ def ppmi_vectors(docs: list[list[int]], vocab_size: int, dim: int, skip_ids, see
     keep = pmi > 0
     matrix = torch.sparse_coo_tensor(np.stack([rows[keep], cols[keep]]), pmi[keep].astype(np.float32),
                                      (vocab_size, vocab_size), check_invariants=False).coalesce()
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)  # svd_lowrank draws a random projection
-    u, s, _ = torch.svd_lowrank(matrix, q=dim, niter=4)
-    torch.random.set_rng_state(generator_state)
+    with torch.random.fork_rng():  # svd_lowrank draws a random projection; training's stream stays as it was
+        torch.manual_seed(seed)
+        u, s, _ = torch.svd_lowrank(matrix, q=dim, niter=4)
     vectors = u * s.sqrt()  # (V, dim): symmetric weighting of the singular values
     norms = vectors.norm(dim=1, keepdim=True)
     seen = torch.from_numpy(row_sum > 0) & (norms[:, 0] > 0)

@@ -78,8 +78,8 @@ def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: boo
     if resume:
         state = _load_resume(resume_path, model, optimizer, schedule, config)
     else:
-        if config.init_embeddings != "random":
-            task.init_embeddings(config.init_embeddings, train_ds.inputs, config.seed)
+        if config.init_embeddings == "ppmi":
+            task.start_from_ppmi(train_ds.inputs, config.seed)
         if log_path.exists():
             log_path.unlink()
 

@@ -70,8 +70,8 @@ class SwarmFormerTask:
         self.special_ids = torch.tensor(sorted({vocab[t] for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]")}
                                                | {preprocessing["pad_id"]}))
 
-    def init_embeddings(self, method: str, texts, seed: int) -> None:
-        """Overwrite the token embedding with ``method``'s vectors learnt from ``texts`` (no labels)."""
+    def start_from_ppmi(self, texts, seed: int) -> None:
+        """Overwrite the token embedding with PPMI word vectors learnt from ``texts`` (no labels)."""
         from swarmedge.training.embeddings import ppmi_vectors
 
         table = self.model.embedding.embed.weight
