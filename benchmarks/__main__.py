@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from benchmarks.measure import CORES, ablation, accuracy, arithmetic_peak, scaling, timings, typical_length
+from benchmarks.measure import CORES, ablation, accuracy, arithmetic_peak, operators, scaling, timings, typical_length
 from benchmarks.report import markdown
 from benchmarks.subjects import ROOT, SUBJECTS, prepare
 from benchmarks.variants import onnx_variants, torch_variants
@@ -46,14 +46,15 @@ def main() -> None:
         lengths = SCALING[subject.model_type][:: 2 if args.quick else 1]
         scaled = [v for v in variants if v.name in ("PyTorch eager fp32", "onnxruntime fp32 (plain export)",
                                                     "swarmedge fp32", ours)]
-        steps = (3 * args.rounds + len(variants) * subject.trained + args.rounds * (name in ABLATED)
+        steps = (3 * args.rounds + len(variants) * (1 + subject.trained) + args.rounds * (name in ABLATED)
                  + args.rounds * len(lengths))
         with tqdm(total=steps, desc=name, unit="step") as bar:
             sub = {"model_type": subject.model_type, "trained": subject.trained, "checkpoint": str(subject.checkpoint),
                    "swarmedge_variant": ours,
                    "variants": [{"name": v.name, "group": v.group, "bytes": v.bytes, "note": v.note}
                                 for v in variants],
-                   "timings": timings(subject, variants, args.rounds, bar)}
+                   "timings": timings(subject, variants, args.rounds, bar),
+                   "operators": operators(subject, variants, 10 * args.rounds, bar)}
             if subject.trained:
                 sub["accuracy"] = accuracy(subject, variants, args.limit, bar)
             if name in ABLATED:

@@ -10,7 +10,7 @@ import numpy as np
 from benchmarks.subjects import Subject
 from benchmarks.timing import interleaved, summary
 from benchmarks.variants import Variant, ort_runner
-from swarmedge.runtimes.profile import synthetic_feeds
+from swarmedge.runtimes.profile import operator_times, synthetic_feeds
 
 CORES = os.cpu_count() or 1
 
@@ -40,6 +40,19 @@ def timings(subject: Subject, variants: list[Variant], rounds: int, bar) -> list
             rows.append({"variant": v.name, "batch": batch, "threads": threads, "length": length,
                          **summary(ms[v.name])})
     return rows
+
+
+def operators(subject: Subject, variants: list[Variant], repeat: int, bar) -> dict[str, list[dict]]:
+    """onnxruntime's per-operator times of every ONNX variant, batch 1, one thread: where the
+    time goes, and so why a ratio is what it is."""
+    manifest = _manifest(subject)
+    feeds = synthetic_feeds(manifest, 1, typical_length(manifest), np.random.default_rng(0))
+    out = {}
+    for v in variants:
+        if v.onnx is not None:
+            out[v.name] = operator_times(v.onnx, feeds, 1, repeat)
+        bar.update()
+    return out
 
 
 def accuracy(subject: Subject, variants: list[Variant], limit: int | None, bar) -> dict:

@@ -28,6 +28,7 @@ class Variant:
     bytes: int
     make: Callable[[int], Runner]  # threads -> runner
     note: str = ""
+    onnx: Path | None = None  # the model file, for onnxruntime variants (per-operator profile)
 
 
 def torch_variants(subject: Subject) -> list[Variant]:
@@ -78,19 +79,21 @@ def onnx_variants(subject: Subject, workdir: Path, log=print) -> list[Variant]:
     from swarmedge.runtimes.bundle import Bundle
 
     plain = Bundle.open(subject.plain).model_path("fp32")
-    out = [Variant("onnxruntime fp32 (plain export)", "onnxruntime", plain.stat().st_size, ort_runner(plain))]
+    out = [Variant("onnxruntime fp32 (plain export)", "onnxruntime", plain.stat().st_size, ort_runner(plain),
+                   onnx=plain)]
     for name, path in optimum_models(plain, workdir / subject.name / f"optimum-{subject.key}", log).items():
         out.append(Variant(f"optimum {name} int8", "optimum", path.stat().st_size, ort_runner(path),
-                           "ORTQuantizer, AutoQuantizationConfig." + name + "(is_static=False) on the plain export"))
+                           "ORTQuantizer, AutoQuantizationConfig." + name + "(is_static=False) on the plain export",
+                           path))
     first = next(iter(subject.bundles.values()))[0]
     fp32 = Bundle.open(first).model_path("fp32")
     out.append(Variant("swarmedge fp32", "swarmedge", fp32.stat().st_size, ort_runner(fp32),
-                       "rewritten graph" if subject.model_type == "swarmformer" else "same graph as plain"))
+                       "rewritten graph" if subject.model_type == "swarmformer" else "same graph as plain", fp32))
     for graph, (bundle, presets) in subject.bundles.items():
         path = Bundle.open(bundle).model_path("int8")
         out.append(Variant(f"swarmedge int8 {graph}", "swarmedge", path.stat().st_size, ort_runner(path),
                            f"--target {presets[0]}" + (f" (same graph for {', '.join(presets[1:])})"
-                                                       if len(presets) > 1 else "")))
+                                                       if len(presets) > 1 else ""), path))
     return out
 
 

@@ -78,29 +78,36 @@ def profile_config(bundle: Bundle, precision: str, threads: int, batch: int, len
 
 
 def per_operator(bundle: Bundle, precision: str, threads: int, batch: int, length: int, repeat: int) -> list[dict]:
-    """onnxruntime's own node timings, summed per operator type, slowest first."""
+    """onnxruntime's own node timings for one of the bundle's models, per operator type."""
+    feeds = synthetic_feeds(bundle.manifest, batch, length, np.random.default_rng(0))
+    return operator_times(bundle.model_path(precision), feeds, threads, repeat)
+
+
+def operator_times(model: Path, feeds: dict, threads: int, repeat: int) -> list[dict]:
+    """Node timings from onnxruntime's profiler summed per operator type, slowest first;
+    the first run (allocations, kernel set-up) is left out."""
     import onnxruntime as ort
 
-    feeds = synthetic_feeds(bundle.manifest, batch, length, np.random.default_rng(0))
     with tempfile.TemporaryDirectory(prefix="swarmedge-profile-") as tmp:
         opts = ort.SessionOptions()
         opts.enable_profiling = True
         opts.profile_file_prefix = str(Path(tmp) / "ort")
         opts.intra_op_num_threads = threads
         opts.log_severity_level = 3
-        session = ort.InferenceSession(str(bundle.model_path(precision)), opts, providers=["CPUExecutionProvider"])
-        for _ in range(repeat):
+        session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        for _ in range(repeat + 1):
             session.run(None, feeds)
         trace = json.loads(Path(session.end_profiling()).read_text())
+    runs = sorted((e["ts"], e["ts"] + e["dur"]) for e in trace if e.get("name") == "model_run")
+    warm = runs[0][1] if runs else -1
     totals: dict[str, list[float]] = {}  # op type -> [milliseconds, node executions]
     for event in trace:
-        if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
+        if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time") and event["ts"] > warm:
             entry = totals.setdefault(event.get("args", {}).get("op_name", "?"), [0.0, 0])
             entry[0] += event["dur"] / 1e3
             entry[1] += 1
-    runs = repeat
     total = sum(v[0] for v in totals.values()) or 1.0
-    rows = [{"op": op, "ms_per_inference": ms / runs, "share": ms / total, "count_per_inference": n // runs}
+    rows = [{"op": op, "ms_per_inference": ms / repeat, "share": ms / total, "count_per_inference": n // repeat}
             for op, (ms, n) in totals.items()]
     return sorted(rows, key=lambda r: -r["ms_per_inference"])
 

@@ -33,3 +33,10 @@ def test_quick_bench_writes_consistent_tables(tmp_path):
     assert f"| boids-5v6 | PyTorch eager fp32 | batch 1, 1 thread | 5.0x | {ratio:.2f}x |" in md
     for n in names:
         assert f"| {n} |" in md or f"| **{n}** |" in md
+    # where the time goes: a per-operator profile of every onnxruntime variant, summed in the report
+    onnx_names = [n for n in names if not n.startswith(("PyTorch", "torch.ao"))]
+    assert set(sub["operators"]) == set(onnx_names)
+    ours = sub["operators"][sub["swarmedge_variant"]]
+    assert any(r["op"] == "Softmax" and r["count_per_inference"] == 10 for r in ours)  # one per block
+    matmul = sum(r["ms_per_inference"] for r in ours if r["op"] in ("MatMul", "FusedMatMul"))
+    assert "### Where the time goes" in md and f"**{matmul:.3f}**" in md

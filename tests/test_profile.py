@@ -46,6 +46,18 @@ def test_profile_table_and_bad_options(text_bundle):
     assert r.returncode != 0 and "positive" in r.stderr
 
 
+def test_operator_counts_leave_the_warm_up_run_out(text_bundle):
+    # The first run sets kernels up; were it counted, node executions per inference would
+    # depend on how many runs were profiled.
+    from swarmedge.runtimes.bundle import Bundle
+    from swarmedge.runtimes.profile import per_operator
+
+    bundle = Bundle.open(text_bundle)
+    counts = [{r["op"]: r["count_per_inference"] for r in per_operator(bundle, "int8", 1, 1, 16, repeat)}
+              for repeat in (1, 3)]
+    assert counts[0] == counts[1] and counts[0]["DynamicQuantizeMatMul"] >= 1
+
+
 def _flops(model, *args) -> int:
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         model(*args)
