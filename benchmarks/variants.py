@@ -88,7 +88,7 @@ def onnx_variants(subject: Subject, workdir: Path, log=print) -> list[Variant]:
     first = next(iter(subject.bundles.values()))[0]
     fp32 = Bundle.open(first).model_path("fp32")
     out.append(Variant("swarmedge fp32", "swarmedge", fp32.stat().st_size, ort_runner(fp32),
-                       "rewritten graph" if subject.model_type == "swarmformer" else "same graph as plain", fp32))
+                       "rewritten graph", fp32))
     for graph, (bundle, presets) in subject.bundles.items():
         path = Bundle.open(bundle).model_path("int8")
         out.append(Variant(f"swarmedge int8 {graph}", "swarmedge", path.stat().st_size, ort_runner(path),
