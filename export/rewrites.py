@@ -110,19 +110,15 @@ def _sum3_slices(x: torch.Tensor) -> torch.Tensor:
     return wrapped[:, :-2] + wrapped[:, 1:-1] + wrapped[:, 2:]
 
 
-def _avg3_slices(x: torch.Tensor) -> torch.Tensor:
-    return _sum3_slices(x) / 3.0
-
-
 class _Local(nn.Module):
     """One local swarm step: x + gate * (mlp(avg3(x)) - x)."""
 
     def __init__(self, m, names):
         super().__init__()
-        self.avg3 = _avg3_slices if "neighbour-slices" in names else _avg3_rolls
         (w1, b1), (w2, b2) = _w(m.mlp[0]), _w(m.mlp[3])
         (g1, c1), (g2, c2) = _w(m.gate_net[0]), _w(m.gate_net[2])
-        if self.avg3 is _avg3_slices:  # the average's 1/3 rides on the weights
+        self.avg3 = _avg3_rolls
+        if "neighbour-slices" in names:  # a sum of slices; the average's 1/3 rides on the weights
             w1, self.avg3 = w1 / 3.0, _sum3_slices
         self.mlp1, self.mlp2 = _param(w1.T), _param(w2.T)
         self.b_mlp1, self.b_mlp2 = _param(b1), _param(b2)
