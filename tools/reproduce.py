@@ -59,19 +59,6 @@ RUNS = {
 }
 
 
-# Why a run has no results yet (shown in its place in RESULTS.md).
-NOT_RUN = {
-    "swarmformer-base": (
-        "**Not run: the gap is compute.** Base reads 768 tokens at d 192: 1,146.6 M multiply-accumulates "
-        "per review against Small's 163.1 M (7.0x; `swarmedge profile` counts them). A training step of "
-        "batch 32 took 3.2-4.1 s on one thread here (Small: 0.56-0.71 s), so one epoch over 22,500 reviews "
-        "is about 40 minutes, 8 epochs over 5 hours, and evaluating PyTorch fp32, ONNX fp32 and int8 on the "
-        "25,000 test reviews another half hour: more than a 3-hour session on this 2-core CPU holds. The "
-        "Small recipe applies unchanged: `python tools/reproduce.py --only swarmformer-base`. Small already "
-        "scores 89.80%, above Base's published 89.03%, so Base is not needed for the accuracy; it is "
-        "still unmeasured here."),
-}
-
 # What counts as reproduced (issue 3): boids within 1 point of the paper, SwarmFormer at or above it.
 TOLERANCE = {"mnist": 1.0, "imdb": 0.0}
 
@@ -147,7 +134,7 @@ def table() -> str:
         lines.append(f"## {name}: {description}")
         lines.append("")
         if r is None:
-            lines += [NOT_RUN.get(name, "Not run yet."), ""]
+            lines += ["Not run yet.", ""]
             continue
         pub = f"{published:.2f}%" if published is not None else "not published"
         best = r["rows"][0]["accuracy"] * 100
