@@ -2,6 +2,7 @@
 
     python -m benchmarks                                  # all models, full test sets (~30 min)
     python -m benchmarks --models boids-5v6 --quick       # a few minutes, smaller samples
+    python -m benchmarks --report-only                    # re-render the Markdown from the JSON
 """
 
 import argparse
@@ -30,7 +31,14 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="3 rounds, 300 test inputs, two scaling sizes")
     ap.add_argument("--workdir", type=Path, default=ROOT / "build" / "bench", help="cached exports")
     ap.add_argument("-o", "--out", type=Path, default=ROOT / "docs", help="where BENCHMARKS.md goes")
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite BENCHMARKS.md from the benchmarks.json in --out, measuring nothing")
     args = ap.parse_args()
+    if args.report_only:
+        source = args.out / "benchmarks.json"
+        if not source.is_file():
+            raise SystemExit(f"error: {source} does not exist: run `python -m benchmarks` first")
+        return write(args.out, json.loads(source.read_text()))
     if args.quick:
         args.rounds, args.limit = 3, args.limit or 300
     start = time.time()

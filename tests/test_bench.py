@@ -40,3 +40,19 @@ def test_quick_bench_writes_consistent_tables(tmp_path):
     assert any(r["op"] == "Softmax" and r["count_per_inference"] == 10 for r in ours)  # one per block
     matmul = sum(r["ms_per_inference"] for r in ours if r["op"] in ("MatMul", "FusedMatMul"))
     assert "### Where the time goes" in md and f"**{matmul:.3f}**" in md
+    # a missed target is followed by the latency it asks for
+    assert (f"5.0x PyTorch eager ({t['PyTorch eager fp32']:.2f} ms) asks for" in md) == (ratio < 5.0)
+    # --report-only re-renders the same Markdown from the JSON alone
+    (tmp_path / "BENCHMARKS.md").unlink()
+    again = subprocess.run([sys.executable, "-m", "benchmarks", "--report-only", "-o", str(tmp_path)],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (tmp_path / "BENCHMARKS.md").read_text() == md
+
+
+def test_report_only_without_results_says_what_to_run(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--report-only", "-o", str(tmp_path)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "run `python -m benchmarks` first" in done.stderr
+    assert list(tmp_path.iterdir()) == []
