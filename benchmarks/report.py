@@ -194,7 +194,8 @@ def _target_gaps(model: str, t: dict, ours: str) -> list[str]:
 
 def _subject_intro(sub: dict) -> str:
     state = ("trained (zoo)" if sub["trained"] else
-             "initialised, not trained (no trained model yet): timings only, accuracy would mean nothing")
+             "initialised, not trained (no trained model in zoo/): timings only, accuracy would mean nothing here "
+             "(a reproduced run's accuracy, if there is one, is in docs/RESULTS.md)")
     acc = sub.get("accuracy")
     where = f" Accuracy on {acc['data']} ({acc['inputs']} inputs)." if acc else ""
     return f"{sub['model_type']}, {sub['macs'] / 1e6:.1f} M multiply-accumulates per input; {state}.{where}"
