@@ -33,6 +33,13 @@ def _x(base: float | None, value: float | None) -> str:
     return f"{base / value:.2f}x" if base and value else "-"
 
 
+def _baseline(t: dict, kind: str) -> float | None:
+    """The latency a target compares with: PyTorch eager's, or optimum's faster preset's."""
+    if kind == "eager":
+        return t.get("PyTorch eager fp32")
+    return min((v for k, v in t.items() if k.startswith("optimum")), default=None)
+
+
 def target_rows(results: dict) -> list[tuple]:
     """(subject, comparison, config, needed, measured ratio) for every target and config."""
     rows = []
@@ -43,8 +50,7 @@ def target_rows(results: dict) -> list[tuple]:
         ours = sub["swarmedge_variant"]
         for batch, threads in ((1, 1), (1, results["machine"]["cores"])):
             t = {r["variant"]: r["p50_ms"] for r in sub["timings"] if r["batch"] == batch and r["threads"] == threads}
-            base = t.get("PyTorch eager fp32") if kind == "eager" else min(
-                (v for k, v in t.items() if k.startswith("optimum")), default=None)
+            base = _baseline(t, kind)
             if base and ours in t:
                 rows.append((name, kind, f"batch {batch}, {threads} thread{'s' * (threads > 1)}", needed,
                              base / t[ours]))
@@ -181,8 +187,7 @@ def _target_gaps(model: str, t: dict, ours: str) -> list[str]:
     """For each speed target of this model that batch 1, one thread misses: the latency it asks for."""
     out = []
     for name, kind, needed in TARGETS:
-        base = t.get("PyTorch eager fp32") if kind == "eager" else min(
-            (v for k, v in t.items() if k.startswith("optimum")), default=None)
+        base = _baseline(t, kind)
         if name != model or not base or ours not in t or base / t[ours] >= needed:
             continue
         goal = base / needed

@@ -34,8 +34,8 @@ The boid model's block (names for ``boids``):
 - ``homogeneous``: the boids carry a constant extra coordinate 1, so every bias becomes one
   more row of its weight matrix (and the feed-forward's hidden layer carries the 1 on
   through its ReLU): no bias additions, the largest being over the 512-wide hidden layer.
-  The hidden layer is then padded with zero units to a multiple of 16: at 513 wide its
-  products cost 1.3x what they do at 528. Needs both folds.
+  The hidden layer is then padded with zero units to a multiple of 16 (``KERNEL_WIDTH``).
+  Needs both folds.
 - ``mask-in-keys``: padded boids carry a further coordinate m = 1 that the key projection
   turns into a score of -1e9 (the query's extra coordinate is the constant 1), so the
   masking rides in the score product instead of a Where over every (N, N) score matrix.
@@ -52,8 +52,9 @@ from torch import nn
 from torch.nn import functional as F
 
 MASKED = -1e9  # exp(-1e9 - max) is exactly 0 in float32, as exp(-inf) is
-# The width the CPU MatMul kernels work in (MLAS: 16 floats): a product 513 wide costs 1.7x
-# one 512 wide, so the homogeneous hidden layer is padded to a multiple of it.
+# The width the CPU MatMul kernels work in (MLAS: 16 floats). 150 boids x 5 @ 5 x 513 took
+# 23.4 us in onnxruntime here, 13.5 us at 512 and 11.9 us at 528: the homogeneous hidden
+# layer (512 units + the carried 1) is padded to a multiple of it.
 KERNEL_WIDTH = 16
 FLOOR = 60.0  # score-floor: e^-60 is far below float32's resolution, e^-87 is denormal
 

@@ -52,7 +52,7 @@ RUNS = {
                       "--lr", "5e-3", "--weight-decay", "0"], "mnist", None, "boids digits 0-7, 10 recurrent, d 3"),
     "swarmformer-small": (["swarmformer", "--config", "small", *text_recipe(8)], "imdb", 86.20,
                           "SwarmFormer Small, own WordPiece vocabulary"),
-    # 3 epochs, not 8: a Base epoch is ~24 min on the 2-core machine (7x Small's arithmetic), and
+    # 3 epochs, not 8: a Base epoch took 20.5 min on the 2-core machine (7x Small's arithmetic), and
     # with PPMI embeddings Small was at 90.3% validation accuracy after 3 epochs.
     "swarmformer-base": (["swarmformer", "--config", "base", *text_recipe(3)], "imdb", 89.03,
                          "SwarmFormer Base, own WordPiece vocabulary"),
