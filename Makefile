@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 SHARED ?= $(abspath ../shared)
 export SWARMEDGE_DATA ?= $(SHARED)/data
 export SWARMEDGE_CONFORMANCE ?= $(SHARED)/conformance
+export SWARMEDGE_CASES ?= $(SHARED)/cases
 
 PEERS ?= .venv-peers
 export SWARMEDGE_PEERS_PYTHON ?= $(abspath $(PEERS))/bin/python

@@ -9,6 +9,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SWARMEDGE_DATA", ROOT.parent / "shared" / "data"))
 CONFORMANCE = Path(os.environ.get("SWARMEDGE_CONFORMANCE", ROOT.parent / "shared" / "conformance"))
+# Real-world inputs that once failed (../shared/cases/README.md): each one is a test.
+CASES = Path(os.environ.get("SWARMEDGE_CASES", ROOT.parent / "shared" / "cases"))
+ZOO = ROOT / "zoo"
 
 # Words for a tiny WordPiece vocabulary, so text tests don't need the 30k bert vocab.
 TINY_WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "film", "movie", "good", "bad",
@@ -27,6 +30,29 @@ def conformance_dir() -> Path:
     if not CONFORMANCE.is_dir():
         pytest.fail(f"SWARMEDGE_CONFORMANCE={CONFORMANCE} is not a directory: run the tests through `make test`")
     return CONFORMANCE
+
+
+@pytest.fixture(scope="session")
+def cases_dir() -> Path:
+    if not CASES.is_dir():
+        pytest.fail(f"SWARMEDGE_CASES={CASES} is not a directory: run the tests through `make test`")
+    return CASES
+
+
+@pytest.fixture(scope="session")
+def zoo_boids_bundle(tmp_path_factory) -> Path:
+    """``boids.bundle`` of the cases: the zoo's trained 5-vs-6 model, exported with defaults."""
+    from swarmedge.export import export_bundle
+
+    return export_bundle(ZOO / "boids-5v6" / "model.pt", tmp_path_factory.mktemp("zoo") / "boids.bundle")[0]
+
+
+@pytest.fixture(scope="session")
+def zoo_small_bundle(tmp_path_factory) -> Path:
+    """``small.bundle`` of the cases: the zoo's trained SwarmFormer Small, exported with defaults."""
+    from swarmedge.export import export_bundle
+
+    return export_bundle(ZOO / "swarmformer-small" / "model.pt", tmp_path_factory.mktemp("zoo") / "small.bundle")[0]
 
 
 @pytest.fixture(scope="session")
