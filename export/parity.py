@@ -73,11 +73,18 @@ def check_parity(model, model_type: str, onnx_path: Path, tolerance: float = DEF
 
 
 def int8_agreement(fp32_path: Path, int8_path: Path, feeds: list[dict], source: str) -> dict:
-    """Top-1 agreement and score differences of the int8 model against the fp32 model."""
+    """Top-1 agreement and score differences of the int8 model against the fp32 model.
+
+    Each input runs alone, as the device runner runs it (``runtimes.batching``), so the
+    figures describe the scores users get, not ones that depend on this check's batching.
+    """
+    from swarmedge.runtimes.batching import split_inputs
+
     fp32, int8 = _session(fp32_path), _session(int8_path)
     output = fp32.get_outputs()[0].name
-    a = np.concatenate([fp32.run([output], f)[0] for f in feeds])
-    b = np.concatenate([int8.run([output], f)[0] for f in feeds])
+    singles = [one for f in feeds for one in split_inputs(f)]
+    a = np.concatenate([fp32.run([output], f)[0] for f in singles])
+    b = np.concatenate([int8.run([output], f)[0] for f in singles])
     diff = np.abs(a - b)
     return {
         "inputs": int(len(a)),

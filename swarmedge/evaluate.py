@@ -25,7 +25,7 @@ def evaluate_model(model: Path, data: str, data_dir: Path | None = None, precisi
     predicted = scores.argmax(1)
     report = classification_report(ds.labels, predicted, ds.label_names)
     report.update(model=str(model), engine=engine, data=ds.source, predictions=predicted.tolist(),
-                  scores=scores.tolist())
+                  scores=scores.tolist(), notes=list(ds.notes))
     return report
 
 
@@ -38,9 +38,41 @@ def load_test_set(data: str, labels: list[str], data_dir: Path | None = None, li
     ds = load_dataset(data, "test", digits=digits, data=data_dir)
     if limit and limit < len(ds):
         ds = ds.subset(np.sort(np.random.default_rng(seed).choice(len(ds), limit, replace=False)))
-    if ds.label_names != labels:
-        raise InputError(f"the data's labels {ds.label_names} differ from the model's {labels}")
-    return ds
+    return align_labels(ds, labels)
+
+
+def align_labels(ds, labels: list[str]):
+    """``ds`` relabelled in the model's classes ``labels``; ``ds.notes`` says how, if it had to.
+
+    The data's label names are matched to the model's labels by name first (data may hold
+    only some of the classes, e.g. only positive reviews); failing that, labels that are all
+    integers in ``0..len(labels)-1`` are read as class indices, as in the IMDB JSONL files
+    (0 = negative, 1 = positive). Raises ``InputError`` naming the labels that fit neither.
+    """
+    from swarmedge.datasets import Dataset
+
+    names = list(ds.label_names)
+    if names == labels:
+        return ds
+    if set(names) <= set(labels):
+        mapping, how = [labels.index(n) for n in names], None
+    elif all(n.strip().isdigit() and int(n) < len(labels) for n in names):
+        mapping = [int(n) for n in names]
+        how = "read the data's labels as class indices: " + ", ".join(
+            f"{int(n)} = {labels[int(n)]}" for n in sorted(names, key=int))
+    elif all(n.strip().isdigit() for n in names):
+        raise InputError(
+            f"the data's labels {[n for n in names if int(n) >= len(labels)]} are not class indices of this model "
+            f"(0..{len(labels) - 1}: {', '.join(labels)}); relabel the data or evaluate a model with more classes"
+        )
+    else:
+        unknown = [n for n in names if n not in labels]
+        raise InputError(
+            f"the data's labels {unknown} are not among the model's labels {labels}; use those names, "
+            f"or class indices 0..{len(labels) - 1}"
+        )
+    return Dataset(ds.inputs, np.asarray(mapping, dtype=np.int64)[ds.labels], list(labels), ds.kind, ds.source,
+                   [*ds.notes, *([how] if how else [])])
 
 
 def _model_labels(model: Path, is_bundle: bool) -> list[str]:
