@@ -90,6 +90,7 @@ def markdown(results: dict) -> str:
     for name, sub in results["subjects"].items():
         out += ["", f"## {name}", "", _subject_intro(sub), ""]
         out += _main_table(sub, m["cores"])
+        out += _per_input_section(sub, m["cores"])
         if sub.get("operators"):
             out += ["", "### Where the time goes", ""] + _operator_section(name, sub)
         if sub.get("ablation"):
@@ -120,6 +121,28 @@ def markdown(results: dict) -> str:
     if ANALYSIS.is_file():
         out += ["", ANALYSIS.read_text().strip()]
     return "\n".join(out) + "\n"
+
+
+def _per_input_section(sub: dict, cores: int) -> list[str]:
+    """What batch-invariant scores cost: each int8 graph run whole-batch vs input by input."""
+    from benchmarks.variants import PER_INPUT
+
+    rows = {(r["variant"], r["batch"], r["threads"]): r["p50_ms"] for r in sub["timings"]}
+    lines = []
+    for (name, batch, threads), ms in rows.items():
+        batched = rows.get((name.removesuffix(f" {PER_INPUT}"), batch, threads))
+        if not name.endswith(PER_INPUT) or batch == 1 or not batched:
+            continue
+        lines.append(f"| {name.removesuffix(f' {PER_INPUT}')} | batch {batch}, {threads} thr | "
+                     f"{batch / batched * 1e3:,.0f} | {batch / ms * 1e3:,.0f} | {batched / ms:.2f}x |")
+    if not lines:
+        return []
+    return ["", "### What batch-invariant int8 scores cost",
+            "", "Dynamic int8 picks one activation scale per batch, so the runner (`swarmedge run`, `eval`, "
+            "`compare`, the Python API) runs each input alone, on one single-threaded worker per thread "
+            "(`runtimes/batching.py`). Same inputs, same run:", "",
+            "| graph | configuration | whole batch, inputs/s | input by input, inputs/s | ratio |",
+            "|---|---|---:|---:|---:|", *lines]
 
 
 def _split(rows: list[dict]) -> tuple[float, float]:

@@ -59,17 +59,21 @@ def torch_variants(subject: Subject) -> list[Variant]:
     return [eager, ao]
 
 
-def ort_runner(path: Path, optimization: str = "all") -> Callable[[int], Runner]:
+def ort_session(path: Path, threads: int, optimization: str = "all"):
+    import onnxruntime as ort
+
     from swarmedge.runtimes.bundle import OPT_LEVELS
 
-    def make(threads: int) -> Runner:
-        import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPT_LEVELS[optimization])
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-        opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPT_LEVELS[optimization])
-        opts.log_severity_level = 3
-        session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+def ort_runner(path: Path, optimization: str = "all") -> Callable[[int], Runner]:
+    def make(threads: int) -> Runner:
+        session = ort_session(path, threads, optimization)
         first = [session.get_outputs()[0].name]
         return lambda feeds: session.run(first, feeds)[0]
     return make
@@ -94,7 +98,25 @@ def onnx_variants(subject: Subject, workdir: Path, log=print) -> list[Variant]:
         out.append(Variant(f"swarmedge int8 {graph}", "swarmedge", path.stat().st_size, ort_runner(path),
                            f"--target {presets[0]}" + (f" (same graph for {', '.join(presets[1:])})"
                                                        if len(presets) > 1 else ""), path))
+        out.append(Variant(f"swarmedge int8 {graph} {PER_INPUT}", "swarmedge", path.stat().st_size,
+                           per_input_runner(path), "what `swarmedge run`/`eval` and the Python API execute: each "
+                           "input alone (batch-invariant scores), one single-threaded worker per thread"))
     return out
+
+
+# Suffix of the variants that run as the device runner does (runtimes.batching).
+PER_INPUT = "per input"
+
+
+def per_input_runner(path: Path) -> Callable[[int], Runner]:
+    """The device runner's way (``runtimes.batching``): one input per call, ``threads``
+    workers with one onnxruntime thread each."""
+    from swarmedge.runtimes.batching import PerInputRunner
+
+    def make(threads: int) -> Runner:
+        session = ort_session(path, 1)
+        return PerInputRunner(session, session.get_outputs()[0].name, threads).run
+    return make
 
 
 def optimum_models(fp32: Path, out_dir: Path, log=print) -> dict[str, Path]:

@@ -34,12 +34,17 @@ def test_quick_bench_writes_consistent_tables(tmp_path):
     for n in names:
         assert f"| {n} |" in md or f"| **{n}** |" in md
     # where the time goes: a per-operator profile of every onnxruntime variant, summed in the report
-    onnx_names = [n for n in names if not n.startswith(("PyTorch", "torch.ao"))]
+    onnx_names = [n for n in names if not n.startswith(("PyTorch", "torch.ao")) and not n.endswith("per input")]
     assert set(sub["operators"]) == set(onnx_names)
     ours = sub["operators"][sub["swarmedge_variant"]]
     assert any(r["op"] == "Softmax" and r["count_per_inference"] == 10 for r in ours)  # one per block
     matmul = sum(r["ms_per_inference"] for r in ours if r["op"] in ("MatMul", "FusedMatMul"))
     assert "### Where the time goes" in md and f"**{matmul:.3f}**" in md
+    # the device runner's way (each input alone, batch-invariant) timed beside the whole-batch graph
+    per_input = f"{sub['swarmedge_variant']} per input"
+    assert per_input in names and sub["accuracy"]["by_variant"][per_input] == \
+        sub["accuracy"]["by_variant"][sub["swarmedge_variant"]]
+    assert "### What batch-invariant int8 scores cost" in md
     # a missed target is followed by the latency it asks for
     assert (f"5.0x PyTorch eager ({t['PyTorch eager fp32']:.2f} ms) asks for" in md) == (ratio < 5.0)
     # --report-only re-renders the same Markdown from the JSON alone
