@@ -67,6 +67,7 @@ def compare(model_pt: Path, bundle: Path, data: str, data_dir: Path | None = Non
     per_op = {p: per_operator(b, p, 1, 1, length, 20) for p in b.precisions}
     return {
         "model": str(model_pt), "bundle": str(bundle), "data": ref["data"], "samples": ref["samples"],
+        "notes": ref["notes"],
         "labels": ref["labels"], "machine": machine(), "latency_inputs": len(feeds), "rows": rows,
         "latency_samples_ms": {k: list(map(float, v)) for k, v in latencies.items()},
         "score_errors": {r: np.abs(np.array(results[r]["scores"]) - ref_scores).max(1).tolist() for r in results

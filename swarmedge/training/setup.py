@@ -18,8 +18,8 @@ def load_training_data(model_type: str, data: Path | None, digits=None):
 
 def _is_own_data(p: Path) -> bool:
     if p.is_file():
-        return p.suffix == ".jsonl" and not p.name.startswith("imdb_")
-    subdirs = [d for d in p.iterdir() if d.is_dir()]
+        return p.name.endswith((".jsonl", ".jsonl.gz")) and not p.name.startswith("imdb_")
+    subdirs = [d for d in p.iterdir() if d.is_dir() and not d.name.startswith(".")]  # .ipynb_checkpoints
     return bool(subdirs) and all(d.name not in ("mnist", "aclImdb", "train", "test") for d in subdirs)
 
 
