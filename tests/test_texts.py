@@ -1,0 +1,267 @@
+"""Texts on every path (--text, --file .txt/.jsonl/.jsonl.gz, stdin, eval/train data,
+--calibration, the Python API): one decoding policy, one-line errors naming the line, the
+same result whichever way a text came in, and token counts that say when the model guesses."""
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from tokenizers import Tokenizer
+
+from swarmedge.cli import cli
+from swarmedge.errors import InputError
+from swarmedge.runtimes import Bundle, Classifier
+from swarmedge.runtimes.text import MOSTLY_UNKNOWN, TextEncoder
+
+TEXTS = ["the film was good", "an awful plot , not great !", "a movie about a bad actor"]
+
+
+def _device(args, stdin: bytes = b"") -> tuple[int, str, str]:
+    """The CLI in a subprocess without torch/onnx, argv and stdin passed as bytes, as a shell does
+    (Python decodes non-UTF-8 argv bytes to lone surrogates: surrogateescape)."""
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['onnx'] = None; "
+            "sys.modules['onnxscript'] = None; from swarmedge.cli import main; sys.argv[0] = 'swarmedge'; main()")
+    r = subprocess.run([sys.executable, "-c", code, *map(os.fsencode, args)], input=stdin,
+                       capture_output=True, timeout=120)
+    return r.returncode, r.stdout.decode("utf-8"), r.stderr.decode("utf-8")
+
+
+def _cli(args, stdin: bytes | None = None) -> tuple[int, str, str]:
+    r = CliRunner().invoke(cli, [str(a) for a in args], input=stdin)
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        raise r.exception  # a traceback in real life: fail loudly with it
+    return r.exit_code, r.stdout, r.stderr
+
+
+def _refused(result, *needles) -> str:
+    """Assert a one-line error with exit 2 holding each needle; return the message."""
+    rc, out, err = result
+    assert rc == 2, (rc, out, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("swarmedge: error: "), err
+    for needle in needles:
+        assert needle in err, (needle, err)
+    return err.strip().removeprefix("swarmedge: error: ")
+
+
+def _rows(result) -> list[dict]:
+    rc, out, err = result
+    assert rc == 0, err
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def _write_gz(path, data: bytes):
+    path.write_bytes(gzip.compress(data))
+    return path
+
+
+# -- the three cases in ../shared/cases, on the zoo's trained model ---------------------------
+
+def test_case_non_utf8_stdin_and_text_argument(zoo_small_bundle, cases_dir):
+    latin1 = (cases_dir / "non-utf8-stdin-traceback" / "latin1.txt").read_bytes()
+    _refused(_device(["run", zoo_small_bundle, "-"], stdin=latin1), "stdin line 1", "UTF-8", "0xe8")
+    _refused(_device(["run", zoo_small_bundle, "--text", latin1.rstrip(b"\n")]), "--text", "UTF-8", "0xe8")
+    _refused(_device(["run", zoo_small_bundle, "--text", "fine", "--text", latin1.rstrip(b"\n")]), "--text 2")
+    _refused(_device(["run", zoo_small_bundle, "--file", cases_dir / "non-utf8-stdin-traceback" / "latin1.txt"]),
+             "latin1.txt:1", "UTF-8", "iconv")
+
+
+def test_case_jsonl_null_text(zoo_small_bundle, cases_dir):
+    path = cases_dir / "jsonl-null-text-traceback" / "reviews.jsonl"
+    _refused(_device(["run", zoo_small_bundle, "--file", path]), "reviews.jsonl:2:", '"text" is null')
+
+
+def test_case_stdin_blank_line_and_token_notes(zoo_small_bundle, cases_dir):
+    path = cases_dir / "stdin-blank-line-aborts" / "reviews.txt"
+    piped = _rows(_device(["run", zoo_small_bundle, "-", "--json"], stdin=path.read_bytes()))
+    from_file = _rows(_device(["run", zoo_small_bundle, "--file", path, "--json"]))
+    assert [r["input"] for r in piped] == ["A wonderful, moving film.", "Two hours I will never get back."]
+    assert piped == from_file
+    # on the real vocabulary: English is known, emoji are not (the notice), a long review is cut
+    seq_len = Bundle.open(zoo_small_bundle).manifest["preprocessing"]["seq_len"]
+    long_review = " ".join(["A wonderful, moving film that I will watch again."] * 60)
+    rc, out, err = _device(["run", zoo_small_bundle, "--text", "😀🍿🎬😀", "--text", "A wonderful, moving film.",
+                            "--text", long_review])
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert "(6 tokens, 0% unknown)" in lines[1] and "100% unknown" in lines[0]
+    assert f"(kept {seq_len - 2} of " in lines[2]
+    assert err.count("swarmedge: note:") == 1 and "--text 1:" in err and "guess" in err
+
+
+# -- one decoding policy: every path gives the same texts, so the same results ----------------
+
+def test_same_texts_same_results_on_every_path(text_bundle, tmp_path):
+    lf = "\n".join(TEXTS) + "\n"
+    crlf_bom = b"\xef\xbb\xbf" + f"{TEXTS[0]}\r\n\r\n   \r\n{TEXTS[1]}\r\n\t\r\n{TEXTS[2]}".encode()
+    jsonl = "\n\n".join(json.dumps({"id": i, "text": t}) for i, t in enumerate(TEXTS)) + "\n\n"
+    files = {
+        "lf.txt": lf.encode(),
+        "crlf-bom.txt": crlf_bom,
+        "cr.txt": "\r".join(TEXTS).encode(),
+        "plain.jsonl": jsonl.encode(),
+        "bom-crlf.jsonl": b"\xef\xbb\xbf" + jsonl.replace("\n", "\r\n").encode(),
+        "packed.jsonl.gz": gzip.compress(b"\xef\xbb\xbf" + jsonl.replace("\n", "\r\n").encode()),
+    }
+    runs = {"--text": _rows(_cli(["run", text_bundle, "--json", *[a for t in TEXTS for a in ("--text", t)]]))}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        runs[name] = _rows(_cli(["run", text_bundle, "--file", tmp_path / name, "--json"]))
+    runs["stdin"] = _rows(_cli(["run", text_bundle, "-", "--json"], stdin=crlf_bom))
+    runs["stdin, no torch"] = _rows(_device(["run", text_bundle, "-", "--json"], stdin=crlf_bom))
+    api = [{"input": t, **p.to_dict()} for t, p in zip(TEXTS, Classifier(text_bundle).classify_texts(TEXTS))]
+    for how, rows in runs.items():
+        assert rows == api, how  # identical labels, scores (bit for bit) and token counts
+    assert {"tokens_kept", "tokens_total", "unknown_share"} <= set(api[0])
+
+
+def test_calibration_and_eval_read_the_same_texts(tmp_path):
+    from swarmedge.datasets import load_labelled
+    from swarmedge.export.samples import load_samples
+
+    rows = "\r\n\r\n".join(json.dumps({"text": t, "label": "positive"}) for t in TEXTS)
+    path = _write_gz(tmp_path / "mine.jsonl.gz", b"\xef\xbb\xbf" + rows.encode())
+    assert load_samples(path, "text").raw == TEXTS
+    assert load_labelled(path).inputs == TEXTS
+    (tmp_path / "cal.txt").write_bytes(b"\xef\xbb\xbf" + "\r\n\r\n".join(TEXTS).encode())
+    assert load_samples(tmp_path / "cal.txt", "text").raw == TEXTS
+
+
+# -- bytes that are not UTF-8: one line naming the file and line, on every path ---------------
+
+@pytest.mark.parametrize("name,data,needles", [
+    ("cp1252.txt", "good film\n\nCafé crème, “great”\n".encode("cp1252"), [":3", "byte 0xe9 at column 4"]),
+    ("latin1.jsonl", '{"text": "good"}\n{"text": "très bon"}\n'.encode("latin-1"), [":2", "0xe8"]),
+    ("latin1.jsonl.gz", gzip.compress('{"text": "good"}\r\n{"text": "très"}'.encode("latin-1")), [":2", "0xe8"]),
+    ("utf16.txt", "good film\n".encode("utf-16"), ["UTF-16", "iconv -f utf-16"]),
+    ("utf16le.txt", "good film\n".encode("utf-16-le"), [":1", "NUL", "iconv -f utf-16"]),
+    ("broken.jsonl.gz", b"not gzip at all", ["gzip"]),
+])
+def test_undecodable_files_fail_in_one_line(text_bundle, tmp_path, name, data, needles):
+    (tmp_path / name).write_bytes(data)
+    _refused(_cli(["run", text_bundle, "--file", tmp_path / name]), name, *needles)
+
+
+def test_undecodable_stdin_names_the_line(text_bundle):
+    data = "good film\n\nmauvais, très\n".encode("latin-1")
+    _refused(_cli(["run", text_bundle, "-"], stdin=data), "stdin line 3", "0xe8", "iconv")
+    _refused(_cli(["run", text_bundle, "-"], stdin="good film\n".encode("utf-16")), "stdin is UTF-16")
+
+
+def test_python_api_refuses_what_the_tokenizer_cannot_take(text_bundle):
+    clf = Classifier(text_bundle)
+    cases = [
+        (["good film", "caf\udce9"], "text 2 is not UTF-8 text: byte 0xe9 at column 4"),  # surrogateescape
+        (["bad \ud800 film"], "text 1 is not UTF-8 text: lone surrogate U+D800"),
+        ("good film", "list of texts"),
+        ([b"good film"], "text 1 is bytes, not a string"),
+        (["good film", None], "text 2 is NoneType"),
+        (["good film", " \t"], "text 2 is empty"),
+        ([], "no text given"),
+    ]
+    for texts, needle in cases:
+        with pytest.raises(InputError) as info:
+            clf.classify_texts(texts)
+        assert needle in str(info.value) and "\n" not in str(info.value), str(info.value)
+
+
+# -- JSONL records: each wrong shape names its line, the same on run, eval, export, train -----
+
+@pytest.mark.parametrize("line,problem", [
+    ('{"text": null, "label": "negative"}', '"text" is null'),
+    ('{"text": 5, "label": "negative"}', '"text" is a number, not a string'),
+    ('{"text": ["a", "film"], "label": "negative"}', '"text" is a list, not a string'),
+    ('{"review": "a film", "label": "negative"}', 'no "text" field'),
+    ('["a film", "negative"]', "expected a JSON object, got a list"),
+    ('"a film"', "expected a JSON object, got a string"),
+    ('{"text": "a film", "label": ', "not valid JSON"),
+    ('{"text": "", "label": "negative"}', '"text" is empty'),
+    ('{"text": "  ", "label": "negative"}', '"text" is empty'),
+])
+def test_bad_records_name_their_line_on_every_command(text_bundle, tiny_text_ckpt, tmp_path, line, problem):
+    good = json.dumps({"text": "the film was good", "label": "positive"})
+    path = tmp_path / "mine.jsonl"
+    path.write_text(f"{good}\n{line}\n{good}\n", encoding="utf-8")
+    messages = [
+        _refused(_cli(["run", text_bundle, "--file", path]), f"mine.jsonl:2: {problem}"),
+        _refused(_cli(["eval", text_bundle, "--data", path]), f"mine.jsonl:2: {problem}"),
+        _refused(_cli(["export", tiny_text_ckpt, "--calibration", path, "-o", tmp_path / "x.bundle"]),
+                 f"mine.jsonl:2: {problem}"),
+        _refused(_cli(["train", "swarmformer", "--data", path, "--epochs", "1", "-o", tmp_path / "x.pt"]),
+                 f"mine.jsonl:2: {problem}"),
+    ]
+    assert len({m.split(";")[0] for m in messages}) == 1, messages  # the same problem, said the same way
+    assert not (tmp_path / "x.bundle").exists() and not (tmp_path / "x.pt").exists()
+
+
+def test_labelled_data_needs_a_label_but_texts_do_not(text_bundle, tmp_path):
+    path = tmp_path / "mine.jsonl"
+    path.write_text('{"text": "good film", "label": "positive"}\n{"text": "bad film"}\n', encoding="utf-8")
+    _refused(_cli(["eval", text_bundle, "--data", path]), 'mine.jsonl:2: no "label" field')
+    assert len(_rows(_cli(["run", text_bundle, "--file", path, "--json"]))) == 2
+
+
+# -- blank lines are skipped everywhere; an explicitly empty text is an error -----------------
+
+def test_blank_lines_skip_but_empty_texts_are_errors(text_bundle, tmp_path):
+    (tmp_path / "blank.txt").write_bytes(b"\r\n  \n\t\n")
+    _refused(_cli(["run", text_bundle, "--file", tmp_path / "blank.txt"]), "blank.txt holds no text")
+    _refused(_cli(["run", text_bundle, "-"], stdin=b"\n \r\n"), "stdin held no text")
+    _refused(_cli(["run", text_bundle, "--text", ""]), "--text is empty")
+    _refused(_cli(["run", text_bundle, "--text", "good", "--text", "  "]), "--text 2 is empty")
+    rows = _rows(_cli(["run", text_bundle, "-", "--json"], stdin=b"good film\n\n \nbad film"))
+    assert [r["input"] for r in rows] == ["good film", "bad film"]
+
+
+# -- token counts: how much of the text the model saw, and how much of it it knew -------------
+
+def test_token_counts_report_truncation(text_bundle):
+    tokenizer_json = Bundle.open(text_bundle).read_text("tokenizer.json")
+    seq_len = Bundle.open(text_bundle).manifest["preprocessing"]["seq_len"]
+    tok = Tokenizer.from_str(tokenizer_json)
+    tok.no_truncation()
+    long_text = " ".join(["the film was good"] * 20)
+    total = len(tok.encode(long_text, add_special_tokens=False).ids)
+    assert total > seq_len
+    rows = _rows(_cli(["run", text_bundle, "--json", "--text", long_text, "--text", "a good film"]))
+    assert (rows[0]["tokens_kept"], rows[0]["tokens_total"]) == (seq_len - 2, total)
+    assert (rows[1]["tokens_kept"], rows[1]["tokens_total"], rows[1]["unknown_share"]) == (3, 3, 0.0)
+    rc, out, _ = _cli(["run", text_bundle, "--text", long_text, "--text", "a good film"])
+    first, second = out.splitlines()
+    assert first.endswith(f"\t(kept {seq_len - 2} of {total} tokens, 0% unknown)") and len(first.split("\t")) == 4
+    assert second.endswith("\ta good film\t(3 tokens, 0% unknown)")
+
+
+def test_unknown_share_counts_the_tokens_the_model_sees(text_bundle):
+    tokenizer_json = Bundle.open(text_bundle).read_text("tokenizer.json")
+    text = " ".join(["good"] * 10 + ["zebra"])  # "zebra" is not in the tiny vocabulary: [UNK], at the end
+    head = TextEncoder(tokenizer_json, seq_len=8).encode_with_stats([text])[1][0]
+    tail = TextEncoder(tokenizer_json, seq_len=8, truncation="head-tail").encode_with_stats([text])[1][0]
+    full = TextEncoder(tokenizer_json, seq_len=32).encode_with_stats([text])[1][0]
+    assert (head.kept, head.total, head.unknown) == (6, 11, 0)  # the [UNK] was cut off
+    assert (tail.kept, tail.total, tail.unknown) == (6, 11, 1)  # head-tail keeps the end
+    assert (full.kept, full.total, full.unknown) == (11, 11, 1)
+
+
+def test_mostly_unknown_texts_get_a_notice(text_bundle):
+    texts = ["😀 🍿 🎬", "good zebra", "good film zebra", "the film was good", "\u200b"]
+    rc, out, err = _cli(["run", text_bundle, "--json", *[a for t in texts for a in ("--text", t)]])
+    assert rc == 0, err
+    shares = [json.loads(line)["unknown_share"] for line in out.splitlines()]
+    assert shares[0] == 1.0 and shares[1] == 0.5 and shares[3] == 0.0
+    assert shares[2] < MOSTLY_UNKNOWN <= shares[1]
+    notes = [line for line in err.splitlines() if line.startswith("swarmedge: note: ")]
+    assert [n.split(": ")[2] for n in notes] == ["--text 1", "--text 2", "--text 5"], err
+    assert "100% of its tokens are unknown" in notes[0] and "no words" in notes[2]
+
+
+def test_image_predictions_carry_no_token_fields(boids_bundle, data_dir):
+    with np.load(data_dir / "mnist.npz") as z:
+        digit = z["x_test"][:1].astype(np.float32) / 255.0
+    pred = Classifier(boids_bundle).classify_images(digit)[0]
+    assert pred.tokens_kept is None and set(pred.to_dict()) == {"label", "index", "probability", "scores"}
