@@ -6,7 +6,6 @@ its payload never runs. ``swarmedge export model.pt`` needs no model flags becau
 checkpoint carries model type, config, labels and preprocessing.
 """
 
-import json
 import os
 from pathlib import Path
 
@@ -77,58 +76,78 @@ def save_checkpoint(checkpoint: dict, path: Path) -> None:
     write_bytes(path, buffer.getvalue())
 
 
-def load_checkpoint(path: Path, vocab: Path | None = None) -> dict:
-    """Load a swarmedge ``.pt`` or a reference-layout checkpoint into the checkpoint dict.
+def load_checkpoint(path: Path, vocab: Path | None = None, notices: list[str] | None = None) -> dict:
+    """Load a checkpoint in any layout swarmedge accepts into the swarmedge checkpoint dict.
 
-    Reference layout: ``model.safetensors`` + ``config.json`` (a directory holding both, or
-    the ``.safetensors`` file with ``config.json`` beside it). Text models also need a
-    vocabulary: ``tokenizer.json`` or ``vocab.txt`` beside the weights, or ``vocab``.
+    Layouts (``swarmedge.checkpoint_layouts``): swarmedge's own ``.pt``; training-loop dicts
+    (weights under ``model_state_dict``/``state_dict``/``model``, config under ``params``/
+    ``config``/``hparams``/``model_args``/``args``; optimizer state ignored); a bare state dict
+    with ``config.json`` beside it; the reference ``model.safetensors`` + ``config.json``.
+    Keys prefixed ``module.``/``_orig_mod.`` are unwrapped, fp16/bf16 weights cast to float32,
+    GPU-saved tensors mapped to the CPU. Text models take their tokenizer from the checkpoint,
+    else ``vocab``, else ``tokenizer.json``/``vocab.txt`` beside the weights, else bert's vocab
+    from ``$SWARMEDGE_DATA``.
+
+    Before anything is built, every layout is checked: finite weights, a tokenizer no larger
+    than the embedding, a config ``vocab_size`` equal to the embedding's rows, and weights that
+    fit the config (missing, unexpected and wrong-shape keys named).
+
+    Raises ``InputError`` (missing file or tokenizer) or ``CheckpointError`` (anything else), each
+    one line naming the problem and the fix; never unpickles code. What was converted (prefixes,
+    dtype, ignored training state, a vocabulary smaller than the embedding) is appended to
+    ``notices`` and recorded in ``metadata["notices"]``.
+
+    >>> load_checkpoint(Path("train_ckpt.pt"), vocab=Path("vocab.txt"))["model_type"]  # doctest: +SKIP
+    'swarmformer'
     """
+    from swarmedge import checkpoint_layouts as layouts
+
     require_extra("torch", "export")
+    notices = [] if notices is None else notices
+    first_notice = len(notices)
     path = Path(path)
     if not path.exists():
         raise InputError(f"model not found: {path} (create one with: swarmedge init swarmformer -o {path})")
     if path.is_dir() or path.suffix == ".safetensors":
-        return _load_reference(path, vocab)
-    checkpoint = _torch_load(path)
-    return _validated(checkpoint, path)
+        raw, state, folder = layouts.read_reference(path)
+        checkpoint = _from_parts(path, "reference checkpoint", state, raw, "config.json", folder, vocab, notices)
+    else:
+        obj = layouts.read_torch_file(path)
+        if isinstance(obj, dict) and obj.get("format") == FORMAT:
+            checkpoint = _validated(obj, path)
+        else:
+            parts = layouts.checkpoint_from_object(obj, path, notices)
+            if parts.get("format") == FORMAT:  # swarmedge's own resume file
+                checkpoint = _validated(parts, path)
+            else:
+                config, where = parts["config"], parts["config_from"]
+                if config is None:
+                    config = layouts.beside_config(path)
+                    where = "config.json beside it" if config is not None else None
+                checkpoint = _from_parts(path, parts["layout"], parts["state"], config, where, path.parent,
+                                         vocab, notices, parts["extras"])
+        if "layout" not in checkpoint["metadata"]:  # swarmedge's own: its tokenizer travels with it
+            checkpoint["state_dict"] = layouts.normalise_state(checkpoint["state_dict"], notices, path.name)
+            if vocab is not None and checkpoint["model_type"] == "swarmformer":
+                notices.append(f"--vocab {vocab} ignored: {path.name} carries the tokenizer it was trained with")
+    check_finite(checkpoint["state_dict"], path)
+    if checkpoint["model_type"] == "swarmformer":
+        _check_vocabulary(checkpoint, path, notices)
+    problem = state_dict_mismatch(checkpoint["model_type"], checkpoint["config"], checkpoint["state_dict"])
+    if problem:
+        where = checkpoint["metadata"].get("config_from") or "its config"
+        raise CheckpointError(f"{path}: the weights do not match {where}: {problem}")
+    if len(notices) > first_notice:
+        checkpoint["metadata"] = {**checkpoint["metadata"], "notices": notices[first_notice:]}
+    return checkpoint
 
 
-def _torch_load(path: Path) -> dict:
-    import pickle
-
-    import torch
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        detail = next((ln.strip() for ln in str(exc).splitlines() if "GLOBAL" in ln or "global" in ln), None)
-        if detail is None:
-            raise CheckpointError(
-                f"{path} is not a readable PyTorch checkpoint (corrupt, or a pickle that is not plain weights); "
-                "check the file or create one with: swarmedge init"
-            ) from None
-        raise CheckpointError(
-            f"refusing to load {path}: it holds pickled Python objects, not just weights "
-            f"({detail.removeprefix('WeightsUnpickler error: ')[:160]}); "
-            "re-save it as a state dict, or pass its model.safetensors + config.json"
-        ) from None
-    except Exception as exc:  # torch.load raises many types (struct.error, RuntimeError, …) on junk
-        why = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
-        raise CheckpointError(
-            f"{path} is not a readable PyTorch checkpoint ({why}); "
-            "check the file or create one with: swarmedge init"
-        ) from None
+MODEL_NAMES = {"swarmformer": "SwarmFormer", "boids": "boid model"}
 
 
 def _validated(checkpoint, path: Path) -> dict:
     from swarmedge.models import MODELS
 
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
-        raise CheckpointError(
-            f"{path} is not a swarmedge checkpoint (a bare state dict has no config); "
-            "pass the reference model.safetensors + config.json, or create one with: swarmedge init"
-        )
     if checkpoint.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"{path} has checkpoint format {checkpoint.get('format_version')}; "
                               f"this swarmedge reads {FORMAT_VERSION}")
@@ -138,50 +157,35 @@ def _validated(checkpoint, path: Path) -> dict:
     for key in ("config", "labels", "preprocessing", "state_dict"):
         if key not in checkpoint:
             raise CheckpointError(f"{path} lacks '{key}'; it was not written by swarmedge")
-    return checkpoint
+    return {**checkpoint, "metadata": dict(checkpoint.get("metadata") or {})}
 
 
-def build_model(checkpoint: dict):
-    """The torch model of ``checkpoint`` with its weights loaded (strict), in eval mode."""
-    from swarmedge.models import build
-
-    try:
-        model = build(checkpoint["model_type"], checkpoint["config"])
-        model.load_state_dict(checkpoint["state_dict"], strict=True)
-    except (ValueError, TypeError, RuntimeError) as exc:
-        raise CheckpointError(f"checkpoint does not match its config: {str(exc).splitlines()[0]}") from None
-    return model.eval()
-
-
-def _load_reference(path: Path, vocab: Path | None) -> dict:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    weights = path / "model.safetensors" if path.is_dir() else path
-    config_path = weights.parent / "config.json"
-    for p in (weights, config_path):
-        if not p.is_file():
-            raise InputError(f"{p} not found: a reference checkpoint is model.safetensors + config.json")
-    try:
-        ref_config = json.loads(config_path.read_text(encoding="utf-8"))
-        state = load_file(str(weights))
-    except (json.JSONDecodeError, UnicodeDecodeError, SafetensorError, OSError) as exc:
-        raise CheckpointError(f"cannot read reference checkpoint {weights.parent}: {exc}") from None
-    if "vocab_size" in ref_config:
-        model_type, config = "swarmformer", _swarmformer_config(ref_config)
-        tokenizer_json = _reference_tokenizer(weights.parent, vocab)
-    elif "dim_feedforward" in ref_config or "habitat_scaling" in ref_config:
-        model_type, config, state = "boids", *_boids_config(ref_config, state)
-        tokenizer_json = None
-    else:
-        raise CheckpointError(f"{config_path} describes neither a SwarmFormer nor a boid model")
+def _from_parts(path: Path, layout: str, state: dict, raw_config: dict | None, where: str | None, folder: Path,
+                vocab: Path | None, notices: list[str], extras: dict | None = None) -> dict:
+    """A swarmedge checkpoint dict from foreign weights and config (see ``checkpoint_layouts``)."""
+    from swarmedge import checkpoint_layouts as layouts
     from swarmedge.models import config_from_dict
 
+    state = layouts.normalise_state(state, notices, path.name)
+    model_type = layouts.model_type_of(state, raw_config, path)
+    config, state = layouts.resolve_config(model_type, raw_config, state, where, path, notices)
+    rows = _embedding_rows(state)
+    if model_type == "swarmformer" and rows is not None and config["vocab_size"] != rows:
+        raise CheckpointError(f"{path}: {where} says vocab_size {config['vocab_size']} but the embedding has "
+                              f"{rows} rows; set vocab_size to {rows} there")
     try:
         config = config_from_dict(model_type, config).to_dict()
     except (ValueError, TypeError) as exc:
-        raise CheckpointError(f"{config_path}: {exc}") from None
-    return _validated({
+        raise CheckpointError(f"{path}: {exc} (config from {where})") from None
+    metadata = {"swarmedge_version": __version__, "source": f"{layout} {path.name}", "layout": layout,
+                "config_from": where or "the weights"}
+    tokenizer_json = None
+    if model_type == "swarmformer":
+        tokenizer_json, metadata["tokenizer"] = _tokenizer_for(folder, vocab)
+    training = {k: v for k, v in (extras or {}).items() if isinstance(v, (int, float, str, bool))}
+    if training:
+        metadata["training"] = training
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "model_type": model_type,
@@ -189,48 +193,117 @@ def _load_reference(path: Path, vocab: Path | None) -> dict:
         "labels": default_labels(model_type, config),
         "preprocessing": preprocessing_for(model_type, config, tokenizer_json),
         "state_dict": state,
-        "metadata": {"swarmedge_version": __version__, "source": f"reference checkpoint {weights.parent.name}"},
-    }, path)
+        "metadata": metadata,
+    }
 
 
-def _swarmformer_config(ref: dict) -> dict:
-    keys = ("vocab_size", "d_model", "seq_len", "cluster_size", "num_layers", "T_local")
-    return {k: ref[k] for k in keys if k in ref}
+def check_finite(state_dict: dict, path) -> None:
+    """Raise ``CheckpointError`` naming the tensors that hold NaN or infinity."""
+    import torch
+
+    bad = []
+    for key, tensor in state_dict.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            nan, inf = int(tensor.isnan().sum()), int(tensor.isinf().sum())
+            bad.append(f"{key} ({', '.join(f'{n} {w}' for n, w in ((nan, 'NaN'), (inf, 'inf')) if n)})")
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise CheckpointError(f"{path} has non-finite weights: {', '.join(bad[:3])}{more}; the training diverged "
+                              "or the file is damaged: use an earlier checkpoint or retrain")
 
 
-def _boids_config(ref: dict, state: dict) -> tuple[dict, dict]:
-    rename = {"num_layers": "blocks"}
-    known = ("d_model", "nhead", "num_layers", "blocks", "recurrent", "dim_feedforward",
-             "residual_scaling", "habitat_scaling", "digits")
-    config = {rename.get(k, k): ref[k] for k in known if k in ref}
-    if config.get("recurrent", True):
-        # The reference repeats the shared block under encoder_layers.1..N-1; keep one copy.
-        import torch
-
-        first = {k: v for k, v in state.items() if k.startswith("encoder_layers.0.")}
-        for k, v in state.items():
-            if not k.startswith("encoder_layers.0."):
-                twin = "encoder_layers.0." + k.split(".", 2)[2]
-                if twin not in first or not torch.equal(first[twin], v):
-                    raise CheckpointError(f"recurrent checkpoint has a block that differs from block 0: {k}")
-        state = first
-    return config, state
+def _embedding_rows(state: dict) -> int | None:
+    weight = state.get("embedding.embed.weight")
+    return int(weight.shape[0]) if weight is not None and weight.dim() == 2 else None
 
 
-def _reference_tokenizer(folder: Path, vocab: Path | None) -> str:
+def _check_vocabulary(checkpoint: dict, path: Path, notices: list[str]) -> None:
+    """The tokenizer's ids must all index the embedding, and the config must agree with it."""
+    from swarmedge.tokenizer import id_count
+
+    rows = _embedding_rows(checkpoint["state_dict"])
+    if rows is None:
+        return  # no embedding: the fit check names the missing key
+    configured = checkpoint["config"]["vocab_size"]
+    where = checkpoint["metadata"].get("config_from") or "its config"
+    source = checkpoint["metadata"].get("tokenizer") or "the checkpoint's tokenizer"
+    ids = id_count(checkpoint["preprocessing"]["tokenizer"])
+    if ids > rows:
+        raise CheckpointError(
+            f"{path}: {source} has {ids} tokens but the model's embedding has {rows} rows ({where} vocab_size "
+            f"{configured}): token ids {rows}..{ids - 1} would index past it; pass the vocabulary the model "
+            "was trained with (--vocab, or vocab.txt beside the weights)"
+        )
+    if configured != rows:
+        raise CheckpointError(f"{path}: {where} says vocab_size {configured} but the embedding has {rows} rows; "
+                              f"set vocab_size to {rows}")
+    if ids < rows:
+        notices.append(f"{source} has {ids} tokens, the embedding {rows} rows: rows {ids}..{rows - 1} are never used")
+
+
+def state_dict_mismatch(model_type: str, config: dict, state_dict: dict) -> str | None:
+    """One line naming the keys of ``state_dict`` that do not fit ``config``'s model, or None.
+
+    Missing, unexpected and wrong-shape keys are counted and the first few named.
+    """
+    import torch
+
+    from swarmedge.models import build
+
+    try:
+        with torch.device("meta"):  # shapes only: nothing is allocated or initialised
+            expected = {k: tuple(v.shape) for k, v in build(model_type, config).state_dict().items()}
+    except (ValueError, TypeError) as exc:
+        return f"the config is not valid ({exc})"
+    got = {k: tuple(v.shape) for k, v in state_dict.items()}
+    missing = [k for k in expected if k not in got]
+    unexpected = [k for k in got if k not in expected]
+    shapes = [f"{k} expected {list(expected[k])} got {list(got[k])}" for k in expected
+              if k in got and got[k] != expected[k]]
+    parts = [f"{len(keys)} {what} ({', '.join(keys[:3])}{', …' if len(keys) > 3 else ''})"
+             for what, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)) if keys]
+    if not parts:
+        return None
+    return "; ".join(parts) + " (the config must describe the trained model: check num_layers, d_model, …)"
+
+
+def build_model(checkpoint: dict):
+    """The torch model of ``checkpoint`` with its weights loaded (strict), in eval mode.
+
+    Raises ``CheckpointError`` naming the keys that differ when the weights do not fit the config.
+    """
+    from swarmedge.models import build
+
+    try:
+        model = build(checkpoint["model_type"], checkpoint["config"])
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint config is not valid: {exc}") from None
+    problem = state_dict_mismatch(checkpoint["model_type"], checkpoint["config"], checkpoint["state_dict"])
+    if problem:
+        raise CheckpointError(f"checkpoint does not match its config: {problem}")
+    try:
+        model.load_state_dict(checkpoint["state_dict"], strict=True)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint does not match its config: {str(exc).splitlines()[0]}") from None
+    return model.eval()
+
+
+def _tokenizer_for(folder: Path, vocab: Path | None) -> tuple[str, str]:
+    """(tokenizer JSON, where it came from): --vocab, then beside the weights, then bert's vocab."""
     from swarmedge.tokenizer import wordpiece_from_vocab
 
     if vocab is not None:
-        return wordpiece_from_vocab(vocab)
+        return wordpiece_from_vocab(vocab), Path(vocab).name
     if (folder / "tokenizer.json").is_file():
-        return (folder / "tokenizer.json").read_text(encoding="utf-8")
+        return (folder / "tokenizer.json").read_text(encoding="utf-8"), "tokenizer.json"
     if (folder / "vocab.txt").is_file():
-        return wordpiece_from_vocab(folder / "vocab.txt")
+        return wordpiece_from_vocab(folder / "vocab.txt"), "vocab.txt"
     default = default_vocab()
     if default is not None:
-        return wordpiece_from_vocab(default)
+        return wordpiece_from_vocab(default), f"{default.name} (the default, from $SWARMEDGE_DATA)"
     raise InputError(
-        f"{folder} has no tokenizer.json or vocab.txt; pass --vocab path/to/bert-base-uncased-vocab.txt"
+        f"{folder} has no tokenizer.json or vocab.txt for this SwarmFormer; pass --vocab VOCAB.txt "
+        "or put the vocab.txt it was trained with beside the weights"
     )
 
 

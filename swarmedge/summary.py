@@ -14,6 +14,10 @@ def bundle_summary(path, manifest: dict) -> str:
     files = manifest["files"]
     lines = [f"bundle      {path}",
              f"model       {manifest['model_type']}  labels: {', '.join(manifest['labels'])}"]
+    source = manifest.get("source", {}).get("metadata", {})
+    if source.get("layout"):  # read from a training loop's or the reference's layout: say how
+        lines.append(f"checkpoint  {source['layout']}, config from {source.get('config_from', '?')}")
+    lines += [f"note        {n}" for n in source.get("notices", [])]
     fp32 = files.get("model.onnx", {}).get("bytes")
     int8 = files.get("model.int8.onnx", {}).get("bytes")
     size = f"model.onnx {human_bytes(fp32)}" if fp32 else ""

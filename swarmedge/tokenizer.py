@@ -62,6 +62,14 @@ def vocab_size(tokenizer_json: str) -> int:
     return Tokenizer.from_str(tokenizer_json).get_vocab_size()
 
 
+def id_count(tokenizer_json: str) -> int:
+    """How many embedding rows the tokenizer's ids need: its largest id + 1 (specials included)."""
+    from tokenizers import Tokenizer
+
+    ids = Tokenizer.from_str(tokenizer_json).get_vocab(with_added_tokens=True).values()
+    return max(ids) + 1 if ids else 0
+
+
 def train_wordpiece(texts: list[str], vocab_size: int, min_frequency: int = 2) -> str:
     """A WordPiece vocabulary of ``vocab_size`` learnt from ``texts``, deterministically.
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from swarmedge.atomic import sigterm_as_interrupt
-from swarmedge.checkpoint import build_model, save_checkpoint
+from swarmedge.checkpoint import build_model, check_finite, save_checkpoint
 from swarmedge.errors import CheckpointError, InputError
 
 
@@ -158,9 +158,11 @@ def resume_checkpoint(out: Path) -> dict:
         raise InputError(f"nothing to resume: {path} does not exist (start without --resume)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        return {**payload["checkpoint"], "state_dict": payload["model"]}
+        checkpoint = {**payload["checkpoint"], "state_dict": payload["model"]}
     except Exception as exc:  # a damaged or foreign file: say so in one line
         raise CheckpointError(f"cannot resume from {path}: {(str(exc).splitlines() or ['?'])[0][:160]}") from None
+    check_finite(checkpoint["state_dict"], path)  # a diverged run: resuming would train on NaN
+    return checkpoint
 
 
 def _load_resume(path: Path, model, optimizer, schedule, config: TrainConfig) -> dict:
