@@ -13,8 +13,6 @@ import numpy as np
 from swarmedge.errors import InputError
 from swarmedge.runtimes.feeds import Samples
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
-
 
 def load_samples(path: Path, kind: str) -> Samples:
     """Texts (.txt one per line, .jsonl[.gz] with "text") or digit images (.npy, .npz, a folder)."""
@@ -32,27 +30,15 @@ def load_samples(path: Path, kind: str) -> Samples:
         if not texts:
             raise InputError(f"{path} holds no texts")
         return Samples(texts, str(path))
-    if path.is_dir():
-        from swarmedge.runtimes.images import load_image
+    # The device's own reading (swarmedge.runtimes.images): calibration sees the digits `run` sees.
+    from swarmedge.runtimes.images import image_files, load_images, read_image_array
 
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES | {".npy"})
-        if not files:
-            raise InputError(f"{path} holds no PNG/JPEG/npy images")
-        return Samples(np.stack([load_image(f) for f in files]), str(path))
-    if name.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as z:
-            key = next((k for k in ("x_test", "x_train", "images", "x") if k in z.files), None)
-            if key is None:
-                raise InputError(f"{path} has no x_test/x_train/images array")
-            images = z[key]
-    elif name.endswith(".npy"):
-        images = np.load(path, allow_pickle=False)
-    else:
-        raise InputError(f"{path}: image calibration data must be .npy/.npz of (N, 28, 28) or a folder of images")
-    if images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise InputError(f"{path}: expected images of shape (N, 28, 28), got {images.shape}")
-    images = images.astype(np.float32)
-    return Samples(images / 255.0 if images.max() > 1.0 else images, str(path))
+    if path.is_dir():
+        return Samples(load_images(image_files(path, recursive=True), source=str(path)), str(path))
+    if not name.endswith((".npy", ".npz")):
+        raise InputError(f"{path}: image calibration data must be a .npy/.npz of digits "
+                         "(N x 28 x 28 or N x 784) or a folder of images")
+    return Samples(read_image_array(path, blank="zeros"), str(path))  # blank digits: feeds_for skips them
 
 
 def _jsonl_texts(path: Path) -> list[str]:

@@ -1,75 +1,164 @@
-"""Images -> boids, in numpy: decode, make 28x28 grey, threshold, map pixels into the habitat."""
+"""Digit images -> 28x28 MNIST-framed grey -> boids, in numpy and Pillow (no torch).
 
+Every path that reads a digit comes through here, so an input gives the same digit whichever
+command it came by: ``run --image`` and ``visualize`` (:func:`load_image`), image folders in
+``eval``/``compare``/``train`` and ``--calibration`` (:func:`image_files` + :func:`load_images`),
+and arrays from ``run --file``, ``--calibration`` or the Python API (:func:`read_image_array`,
+:func:`digits_from_array`). The steps: decode as a viewer shows it (``image_decode.py``),
+read array layouts (``image_arrays.py``), then frame the digit as MNIST was (``framing.py``).
+
+Notices (what was done to an input, for the user) go to the ``notices`` list when one is
+given, else to the ``swarmedge.images`` logger, which Python prints on stderr by default.
+"""
+
+import logging
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from swarmedge.errors import InputError
+from swarmedge.runtimes.framing import MIN_CONTRAST, SIZE, mnist_digit
+from swarmedge.runtimes.image_arrays import as_digit_stack, load_array
+from swarmedge.runtimes.image_decode import decode_image, image_suffixes
 
-SIZE = 28
+ARRAY_SUFFIXES = frozenset({".npy", ".npz"})
+# Folders that tools leave behind and that never hold data (macOS zips; dot-folders are skipped too).
+JUNK_DIRS = frozenset({"__MACOSX", "__pycache__"})
+
+_SUMMARY = {  # step kind -> how a folder's or array's one-line notice counts it
+    "exif": "EXIF-rotated", "frames": "first frame used", "alpha": "transparency on white",
+    "mode": "colour to grey", "invert": "inverted", "levels": "background removed",
+    "frame": "framed like MNIST",
+}
+_BLANK = f"no pixel stands out from the background by {MIN_CONTRAST:.0%} or more, so there is nothing to classify"
+_log = logging.getLogger("swarmedge.images")
 
 
 def load_image(path: Path, notices: list[str] | None = None) -> np.ndarray:
-    """A (28, 28) float32 image on a 0..1 scale, white digit on black, from PNG/JPEG/npy.
+    """One digit from an image file (PNG, JPEG, any format Pillow decodes) or a one-image .npy/.npz.
 
-    Anything else is converted with a notice appended to ``notices``: colour to grey,
-    other sizes resized, dark-on-light inverted (MNIST digits are light on dark).
+    Returns (28, 28) float32 in 0..1, light digit on black, framed as MNIST was (see
+    ``framing.py``). What was done (EXIF rotation, mode conversion, inversion, background
+    removal, framing) is told in one notice line; nothing is said for an MNIST-ready digit.
+    Raises InputError (one line naming the file) for a missing, undecodable, truncated,
+    oversized or blank image, or an array file holding other than one image.
     """
     path = Path(path)
-    notices = notices if notices is not None else []
-    if not path.is_file():
-        raise InputError(f"image not found: {path}")
-    if path.suffix.lower() == ".npy":
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise InputError(f"cannot read {path} as a numpy array ({exc}); save it with np.save") from None
-        return to_digit(arr, str(path), notices)
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError:  # pragma: no cover - Pillow is a base dependency
-        raise InputError("reading PNG/JPEG needs Pillow: pip install pillow") from None
-    try:
-        with Image.open(path) as img:
-            if img.mode not in ("L", "1", "I;16", "I", "F"):
-                notices.append(f"{path.name}: converted {img.mode} to grey")
-            grey = img.convert("L")
-            if grey.size != (SIZE, SIZE):
-                notices.append(f"{path.name}: resized {grey.size[0]}x{grey.size[1]} to {SIZE}x{SIZE}")
-                grey = grey.resize((SIZE, SIZE), Image.Resampling.LANCZOS)
-            arr = np.asarray(grey, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise InputError(f"cannot decode {path} as an image ({exc}); use PNG, JPEG or .npy") from None
-    return _light_on_dark(arr, path.name, notices)
+    if path.suffix.lower() in ARRAY_SUFFIXES:
+        digits = read_image_array(path, notices)
+        if len(digits) != 1:
+            raise InputError(f"{path} holds {len(digits)} images; --image takes one (pass the file with --file)")
+        return digits[0]
+    digit, steps = _digit_from_file(path)
+    if steps:
+        _tell(notices, f"{path.name}: {'; '.join(text for _, text in steps)}")
+    return digit
 
 
-def to_digit(arr: np.ndarray, name: str, notices: list[str]) -> np.ndarray:
-    """Validate and normalise an array image (28x28, 0..1 or 0..255)."""
-    arr = np.asarray(arr)
-    if arr.ndim == 3 and arr.shape[-1] in (1, 3, 4):
-        notices.append(f"{name}: averaged {arr.shape[-1]} channels to grey")
-        arr = arr[..., :3].mean(axis=-1) if arr.shape[-1] != 1 else arr[..., 0]
-    if arr.shape != (SIZE, SIZE):
-        raise InputError(f"{name} has shape {arr.shape}; expected a {SIZE}x{SIZE} grey image")
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise InputError(f"{name} has dtype {arr.dtype}; expected numbers")
-    arr = arr.astype(np.float32)
-    if not np.isfinite(arr).all():
-        raise InputError(f"{name} contains NaN or infinite pixels")
-    if arr.min() < 0:
-        raise InputError(f"{name} has negative pixels; expected 0..1 or 0..255")
-    if arr.max() > 1.0:
-        if arr.max() > 255:
-            raise InputError(f"{name} has pixels above 255; expected 0..1 or 0..255")
-        arr = arr / 255.0
-    return _light_on_dark(arr, name, notices)
+def load_images(paths, notices: list[str] | None = None, source: str | None = None) -> np.ndarray:
+    """(N, 28, 28) float32 in 0..1 from image files, each read as by :func:`load_image`.
+
+    With ``source`` (a folder's name) the notices are one line of counts for all the files;
+    without, one line per file that needed any step. Raises InputError naming the first file
+    that cannot be read, or when ``paths`` is empty.
+    """
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise InputError(f"{source or 'the input'} holds no images")
+    if source is None:
+        return np.stack([load_image(p, notices) for p in paths])
+    digits, counts = [], Counter()
+    for p in paths:
+        if p.suffix.lower() in ARRAY_SUFFIXES:
+            digits.append(load_image(p, notices))
+            continue
+        digit, steps = _digit_from_file(p)
+        counts.update({kind for kind, _ in steps})
+        digits.append(digit)
+    _tell_counts(notices, source, len(paths), counts)
+    return np.stack(digits)
 
 
-def _light_on_dark(arr: np.ndarray, name: str, notices: list[str]) -> np.ndarray:
-    if arr.mean() > 0.5:
-        notices.append(f"{name}: inverted a dark digit on a light background")
-        arr = 1.0 - arr
-    return arr
+def read_image_array(path: Path, notices: list[str] | None = None, blank: str = "error") -> np.ndarray:
+    """(N, 28, 28) float32 in 0..1 from a .npy, or a .npz (``x_test``/``x_train``/``images``/``x``).
+
+    Layouts and scales as :func:`digits_from_array`; ``blank`` likewise. Raises InputError
+    for a missing or unreadable file and for everything :func:`digits_from_array` refuses.
+    """
+    path = Path(path)
+    return digits_from_array(load_array(path), path.name, notices, blank)
+
+
+def digits_from_array(arr, name: str = "array", notices: list[str] | None = None,
+                      blank: str = "error") -> np.ndarray:
+    """(N, 28, 28) float32 in 0..1, each digit light on black and framed as MNIST was.
+
+    ``arr``: (N, 784), (N, 28, 28), (N, 1, 28, 28), (N, 28, 28, 1), or one image as (28, 28),
+    (784,) or (28, 28, 1); uint8 0..255 or float 0..1 (floats up to 255 are read as 0..255).
+    MNIST digits come back unchanged. A blank image (no contrast) raises InputError naming
+    ``name[i]`` when ``blank="error"``, or comes back all zeros when ``blank="zeros"`` (for
+    calibration, which skips them). Other layouts and dtypes raise InputError naming the
+    accepted ones.
+    """
+    stack, array_steps = as_digit_stack(arr, name)
+    out = np.empty_like(stack)
+    counts: Counter = Counter()
+    for i, image in enumerate(stack):
+        digit, steps = mnist_digit(image)
+        if digit is None:
+            if blank != "zeros":
+                raise InputError(f"{name}[{i}] is blank: {_BLANK}")
+            digit = np.zeros((SIZE, SIZE), np.float32)
+        counts.update({kind for kind, _ in steps})
+        out[i] = digit
+    extra = [text for _, text in array_steps]
+    _tell_counts(notices, name, len(out), counts, extra)
+    return out
+
+
+def image_files(folder: Path, recursive: bool = False, notices: list[str] | None = None) -> list[Path]:
+    """The image and .npy files in ``folder`` (sorted; in sub-folders too when ``recursive``).
+
+    Hidden files and folders (any name starting with a dot: .DS_Store, .ipynb_checkpoints)
+    and ``__MACOSX`` are skipped silently; other files that are not images (README.txt,
+    labels.csv, Thumbs.db) are skipped with one notice naming them. An image that fails to
+    decode is not skipped: reading it raises an error naming it.
+    """
+    folder = Path(folder)
+    suffixes = image_suffixes() | {".npy"}
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    files, others = [], []
+    for f in sorted(found):
+        parts = f.relative_to(folder).parts
+        if any(p.startswith(".") or p in JUNK_DIRS for p in parts) or not f.is_file():
+            continue
+        (files if f.suffix.lower() in suffixes else others).append(f)
+    if others:
+        shown = ", ".join(str(f.relative_to(folder)) for f in others[:3]) + (", ..." if len(others) > 3 else "")
+        _tell(notices, f"{folder}: skipped {len(others)} file(s) that are not images ({shown})")
+    return files
+
+
+def _digit_from_file(path: Path):
+    picture = decode_image(path)
+    digit, steps = mnist_digit(picture.grey, picture.alpha)
+    if digit is None:
+        raise InputError(f"{path} is blank: {_BLANK}")
+    return digit, picture.steps + steps
+
+
+def _tell(notices: list[str] | None, line: str) -> None:
+    if notices is None:
+        _log.warning("swarmedge: note: %s", line)
+    else:
+        notices.append(line)
+
+
+def _tell_counts(notices, source: str, n: int, counts: Counter, extra: list[str] = ()) -> None:
+    done = [f"{_SUMMARY[k]} {c}" for k, c in counts.items()]
+    if done or extra:
+        _tell(notices, f"{source}: {n} image(s): {', '.join([*extra, *done])}")
 
 
 def images_to_boids(images: np.ndarray, threshold: float = 0.5, habitat: float = 10.0):

@@ -25,7 +25,7 @@ def classify(
     if texts or stdin_lines is not None:
         raise InputError("this bundle classifies digit images: pass --image or --file, not text")
     if file:
-        arr = read_image_array(file)
+        arr = read_image_array(file, notices)
         names = [f"{file.name}[{i}]" for i in range(len(arr))]
     else:
         from swarmedge.runtimes.images import load_image
@@ -57,27 +57,12 @@ def read_texts(path: Path) -> list[str]:
     return texts
 
 
-def read_image_array(path: Path) -> np.ndarray:
-    """(N, 28, 28) images from a .npy or .npz (x_test/images) file, scaled to 0..1."""
-    from swarmedge.runtimes.images import to_digit
+def read_image_array(path: Path, notices: list[str] | None = None) -> np.ndarray:
+    """(N, 28, 28) float32 digits in 0..1 from a .npy or .npz file, framed as MNIST was.
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"file not found: {path}")
-    try:
-        if path.suffix.lower() == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                key = next((k for k in ("x_test", "images", "x") if k in z.files), None)
-                if key is None:
-                    raise InputError(f"{path} has no x_test/images array")
-                arr = z[key]
-        else:
-            arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise InputError(f"cannot read {path} as numpy images ({exc})") from None
-    if arr.ndim == 2:
-        arr = arr[None]
-    if arr.ndim != 3:
-        raise InputError(f"{path} has shape {arr.shape}; expected (N, 28, 28)")
-    notices: list[str] = []
-    return np.stack([to_digit(a, f"{path.name}[{i}]", notices) for i, a in enumerate(arr)])
+    Accepts (N, 784), (N, 28, 28), (N, 1, 28, 28), (N, 28, 28, 1) and single images, uint8
+    0..255 or float 0..1; see ``swarmedge.runtimes.images.read_image_array``, which this is.
+    """
+    from swarmedge.runtimes.images import read_image_array as read
+
+    return read(path, notices)

@@ -64,7 +64,9 @@ def test_own_labelled_data(tmp_path):
 
     for label in ("cat", "dog"):
         (tmp_path / "img" / label).mkdir(parents=True)
-        Image.new("L", (28, 28), 0).save(tmp_path / "img" / label / "a.png")
+        img = Image.new("L", (28, 28), 0)
+        img.paste(255, (12, 4, 16, 24))  # a "1": blank images are refused, naming the file
+        img.save(tmp_path / "img" / label / "a.png")
     ds = load_dataset(str(tmp_path / "img"), "test")
     assert ds.label_names == ["cat", "dog"] and ds.inputs.shape == (2, 28, 28)
 

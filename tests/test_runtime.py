@@ -134,10 +134,13 @@ def test_boids_follow_the_reference_mapping():
 
 
 def test_load_image_converts_with_notices(tmp_path):
-    Image.new("RGB", (56, 56), "white").save(tmp_path / "w.png")
+    img = Image.new("RGB", (56, 56), "white")
+    img.paste((0, 0, 0), (20, 10, 30, 50))  # a black bar on white: inverted, then framed
+    img.save(tmp_path / "w.png")
     notices = []
     arr = load_image(tmp_path / "w.png", notices)
-    assert arr.shape == (28, 28) and len(notices) == 3  # grey, resized, inverted
+    assert arr.shape == (28, 28) and len(notices) == 1  # one line per image, naming it
+    assert notices[0].startswith("w.png:") and "inverted" in notices[0] and "framed" in notices[0]
 
 
 def test_bundle_without_int8_falls_back_to_fp32(tiny_boids_ckpt, tmp_path):

@@ -6,7 +6,7 @@
 (1850, ['5', '6'])
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ class Dataset:
     label_names: list[str]
     kind: str  # "text" or "images"
     source: str
+    notes: list[str] = field(default_factory=list)  # what reading the data had to assume, for the user
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -62,14 +63,18 @@ def load_labelled(path: Path) -> Dataset:
     if not path.exists():
         raise InputError(f"data not found: {path} (use mnist, imdb, a .jsonl of texts or a folder of images)")
     if path.is_dir():
-        from swarmedge.runtimes.images import load_image
+        # Read by the device's own image code: the same digits as `run --image` gives, with
+        # hidden files/folders skipped and other non-image files skipped with a note.
+        from swarmedge.runtimes.images import JUNK_DIRS, image_files, load_images
 
-        classes = sorted(p.name for p in path.iterdir() if p.is_dir())
-        files = [(f, i) for i, c in enumerate(classes) for f in sorted((path / c).iterdir()) if f.is_file()]
+        notes: list[str] = []
+        classes = sorted(p.name for p in path.iterdir()
+                         if p.is_dir() and not p.name.startswith(".") and p.name not in JUNK_DIRS)
+        files = [(f, i) for i, c in enumerate(classes) for f in image_files(path / c, recursive=True, notices=notes)]
         if not files:
-            raise InputError(f"{path} needs one sub-folder of images per label")
-        images = np.stack([load_image(f) for f, _ in files])
-        return Dataset(images, np.array([i for _, i in files], dtype=np.int64), classes, "images", str(path))
+            raise InputError(f"{path} needs one sub-folder of images per label (e.g. {path}/5/a.png)")
+        images = load_images([f for f, _ in files], notes, source=str(path))
+        return Dataset(images, np.array([i for _, i in files], dtype=np.int64), classes, "images", str(path), notes)
     from swarmedge.datasets.imdb import read_jsonl
 
     texts, raw = read_jsonl(path)

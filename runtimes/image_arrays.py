@@ -1,0 +1,86 @@
+"""Numpy arrays of digits (.npy/.npz files, or in memory) -> (N, 28, 28) grey in 0..1.
+
+One reading of layouts and value scales for every array path: ``run --file``, ``run --image
+x.npy``, ``--calibration`` and the Python API.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from swarmedge.errors import InputError
+
+SIZE = 28
+LAYOUTS = ("(N, 784), (N, 28, 28), (N, 1, 28, 28), (N, 28, 28, 1), or one image as (28, 28), (784,) "
+           "or (28, 28, 1); uint8 0..255 or float 0..1")
+NPZ_KEYS = ("x_test", "x_train", "images", "x")  # keras.datasets.mnist's names first
+
+
+def load_array(path: Path) -> np.ndarray:
+    """The array in a .npy file, or in a .npz under one of ``NPZ_KEYS`` (or its only array).
+
+    Raises InputError for a missing or unreadable file, a pickled object array, or an .npz
+    without a recognisable images array.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"file not found: {path}")
+    try:
+        if path.suffix.lower() == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                key = next((k for k in NPZ_KEYS if k in z.files), z.files[0] if len(z.files) == 1 else None)
+                if key is None:
+                    raise InputError(f"{path} holds {', '.join(z.files) or 'no arrays'}; "
+                                     f"name the images array one of {', '.join(NPZ_KEYS)}")
+                return z[key]
+        return np.load(path, allow_pickle=False)
+    except InputError:
+        raise
+    except (ValueError, OSError, EOFError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"cannot read {path} as a numpy array ({reason}); save it with np.save") from None
+
+
+def as_digit_stack(arr, name: str) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """(N, 28, 28) float32 in 0..1 from any accepted layout (see ``LAYOUTS``), and steps taken.
+
+    uint8 (and other integer) pixels are divided by 255, except 0/1 integers (a binarised digit);
+    float and bool pixels in 0..1 are kept, and
+    floats up to 255 (sklearn's and Kaggle's MNIST) are divided by 255 with a note. The scale
+    is decided for the whole array, never per image. Raises InputError (one line naming
+    ``name`` and the accepted layouts) for any other shape, a non-numeric dtype, NaN or
+    infinite values, negative values or values above 255.
+    """
+    arr = np.asarray(arr)
+    steps = []
+    shape = arr.shape
+    if shape in ((SIZE, SIZE), (SIZE * SIZE,), (SIZE, SIZE, 1)):
+        arr = arr.reshape(1, SIZE, SIZE)
+    elif arr.ndim == 2 and shape[1] == SIZE * SIZE:
+        arr = arr.reshape(-1, SIZE, SIZE)
+    elif arr.ndim == 3 and shape[1:] == (SIZE, SIZE):
+        pass
+    elif arr.ndim == 4 and shape[1:] in ((1, SIZE, SIZE), (SIZE, SIZE, 1)):
+        arr = arr.reshape(-1, SIZE, SIZE)
+    else:
+        raise InputError(f"{name} has shape {shape}; expected {LAYOUTS}")
+    if len(arr) == 0:
+        raise InputError(f"{name} holds no images (shape {shape})")
+    if arr.dtype == bool:
+        arr = arr.astype(np.float32)
+    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise InputError(f"{name} has dtype {arr.dtype}; expected {LAYOUTS}")
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+        raise InputError(f"{name} contains NaN or infinite pixels; expected {LAYOUTS}")
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo < 0 or hi > 255:
+        raise InputError(f"{name} has pixels in {lo:g}..{hi:g}; expected uint8 0..255 or float 0..1")
+    out = arr.astype(np.float32)
+    if np.issubdtype(arr.dtype, np.integer) and hi <= 1:
+        steps.append(("scale", "read integers 0/1 as black/white"))
+    elif np.issubdtype(arr.dtype, np.integer):
+        out /= 255.0
+    elif hi > 1.0:
+        out /= 255.0
+        steps.append(("scale", "read floats above 1 as 0..255"))
+    return out, steps
