@@ -4,8 +4,6 @@ Raw inputs go through the device's own preprocessing (``swarmedge.runtimes``), s
 quantizer calibrates on exactly what the device will feed the model.
 """
 
-import gzip
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +19,11 @@ def load_samples(path: Path, kind: str) -> Samples:
         raise InputError(f"calibration data not found: {path}")
     name = path.name.lower()
     if kind == "text":
-        if name.endswith((".jsonl", ".jsonl.gz")):
-            texts = _jsonl_texts(path)
-        elif name.endswith(".txt"):
-            texts = [t for t in path.read_text(encoding="utf-8").splitlines() if t.strip()]
-        else:
+        from swarmedge.runtimes.textfiles import read_texts_from
+
+        if not name.endswith((".jsonl", ".jsonl.gz", ".txt")):
             raise InputError(f"{path}: text calibration data must be .txt (one text per line) or .jsonl[.gz]")
-        if not texts:
-            raise InputError(f"{path} holds no texts")
-        return Samples(texts, str(path))
+        return Samples(read_texts_from(path)[0], str(path))  # the device's reading: same texts as `run`
     # The device's own reading (swarmedge.runtimes.images): calibration sees the digits `run` sees.
     from swarmedge.runtimes.images import image_files, load_images, read_image_array
 
@@ -39,22 +33,6 @@ def load_samples(path: Path, kind: str) -> Samples:
         raise InputError(f"{path}: image calibration data must be a .npy/.npz of digits "
                          "(N x 28 x 28 or N x 784) or a folder of images")
     return Samples(read_image_array(path, blank="zeros"), str(path))  # blank digits: feeds_for skips them
-
-
-def _jsonl_texts(path: Path) -> list[str]:
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    texts = []
-    try:
-        with opener(path, "rt", encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if line.strip():
-                    record = json.loads(line)
-                    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                        raise InputError(f"{path}:{n}: each line needs a \"text\" string")
-                    texts.append(record["text"])
-    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from None
-    return texts
 
 
 def synthetic_samples(kind: str, n: int, rng: np.random.Generator, vocab: list[str] | None = None) -> Samples:

@@ -1,6 +1,6 @@
 """Classify texts or digit images with a bundle: preprocessing, validation, batching."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -10,13 +10,33 @@ from swarmedge.runtimes.bundle import Bundle
 
 @dataclass(frozen=True)
 class Prediction:
+    """One input's class: label, its index and softmax probability, and the raw scores.
+
+    Text predictions also say how much of the text the model saw: ``tokens_kept`` of its
+    ``tokens_total`` word-piece tokens fit the bundle's ``seq_len`` (truncation), and
+    ``unknown_share`` of the kept ones are [UNK] (the model is guessing when that is high).
+    Image predictions leave these None.
+    """
+
     label: str
     index: int
     probability: float  # softmax of the class scores
     scores: list[float]
+    tokens_kept: int | None = None
+    tokens_total: int | None = None
+    unknown_share: float | None = None
+
+    @property
+    def truncated(self) -> bool:
+        """Whether tokens of the text were cut to fit the model's sequence length."""
+        return self.tokens_kept is not None and self.tokens_kept < self.tokens_total
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "index": self.index, "probability": self.probability, "scores": self.scores}
+        """The JSON form (``run --json``); the token fields only for texts."""
+        out = {"label": self.label, "index": self.index, "probability": self.probability, "scores": self.scores}
+        if self.tokens_kept is not None:
+            out.update(tokens_kept=self.tokens_kept, tokens_total=self.tokens_total, unknown_share=self.unknown_share)
+        return out
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -28,28 +48,76 @@ class Classifier:
     """A bundle ready to classify: ``Classifier("model.bundle").classify_texts(["great film"])``.
 
     Everything here is numpy + onnxruntime (+ tokenizers/Pillow): it runs without torch.
+
+    Each input runs on its own (batch 1), spread over ``threads`` worker threads with one
+    onnxruntime thread each (``runtimes.batching``): an input's scores are bit-identical
+    whatever else is classified with it, in which order, and with how many threads.
+    ``batch_size`` only sets how many raw inputs are preprocessed at a time.
+
+    Raises ``InputError`` for a bad ``threads``/``batch_size``/``precision`` and
+    ``BundleError`` when the model's output does not match the bundle's labels.
     """
 
     def __init__(self, bundle, precision: str | None = None, threads: int | None = None, batch_size: int = 64):
+        from swarmedge.runtimes.batching import PerInputRunner, default_workers
+
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise InputError(f"threads must be a positive integer, got {threads!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.bundle = bundle if isinstance(bundle, Bundle) else Bundle.open(bundle)
         m = self.bundle.manifest
         self.precision = precision or self.bundle.default_precision
-        self.session = self.bundle.session(self.precision, threads)
+        self.session = self.bundle.session(self.precision, threads=1)
         self.kind = m["preprocessing"]["kind"]
         self.input_names = [i["name"] for i in m["inputs"]]
         self.scores_output = m["outputs"][0]["name"]
+        self._check_output_width()
         self.batch_size = batch_size
+        self.threads = threads or default_workers()
+        self._runner = PerInputRunner(self.session, self.scores_output, self.threads)
         self._encoder = None
+
+    def _check_output_width(self) -> None:
+        """Refuse a bundle whose model scores another number of classes than it has labels."""
+        from swarmedge.errors import BundleError
+
+        out = next((o for o in self.session.get_outputs() if o.name == self.scores_output), None)
+        if out is None:
+            raise BundleError(f"bundle {self.bundle.path}: its {self.precision} model has no output "
+                              f"{self.scores_output!r}; export the bundle again")
+        width = out.shape[-1] if out.shape else None
+        if isinstance(width, int) and width != len(self.labels):
+            raise BundleError(f"bundle {self.bundle.path}: the {self.precision} model scores {width} classes but "
+                              f"the manifest has {len(self.labels)} labels; export the bundle again")
 
     @property
     def labels(self) -> list[str]:
         return self.bundle.labels
 
     # -- raw feeds ---------------------------------------------------------------------
-    def scores(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        """Class scores (B, C) for model-ready inputs, checked first (names, shapes, values)."""
+    def scores(self, feeds: dict[str, np.ndarray], first: int = 0) -> np.ndarray:
+        """Class scores ``(B, C)`` float32 for model-ready inputs, checked first (names, shapes,
+        values) and run input by input. ``first`` numbers the inputs in error messages.
+
+        Raises ``InputError`` for bad feeds and ``BundleError`` when the model returns a score
+        that is NaN or infinite, or a row whose width is not the number of labels.
+        """
+        from swarmedge.errors import BundleError
+
         self.validate(feeds)
-        return self.session.run([self.scores_output], feeds)[0]
+        scores = self._runner.run(feeds)
+        if scores.ndim != 2 or scores.shape[1] != len(self.labels):
+            raise BundleError(f"bundle {self.bundle.path}: the {self.precision} model returned scores of shape "
+                              f"{scores.shape} for {len(self.labels)} labels; export the bundle again")
+        bad = np.flatnonzero(~np.isfinite(scores).all(axis=1))
+        if bad.size:
+            raise BundleError(
+                f"the {self.precision} model returned a non-finite score ({scores[bad[0]].tolist()}) for input "
+                f"{first + bad[0] + 1}; that is no answer: check the input, try --precision fp32, or export the "
+                "bundle again from a checkpoint with finite weights"
+            )
+        return scores
 
     def validate(self, feeds: dict[str, np.ndarray]) -> None:
         if not isinstance(feeds, dict) or set(feeds) != set(self.input_names):
@@ -76,15 +144,25 @@ class Classifier:
 
     # -- raw inputs ----------------------------------------------------------------------
     def classify_texts(self, texts: list[str]) -> list[Prediction]:
+        """One :class:`Prediction` per text, with its token counts and [UNK] share.
+
+        ``texts`` is a list of str. Raises InputError for a bundle that is not a text model,
+        a single str instead of a list, no texts, or a text that is not a str, is empty or
+        holds lone surrogates (``"text 2: not UTF-8 text …"``).
+        """
         if self.kind != "text":
             raise InputError("this bundle classifies digit images: pass --image, not --text")
+        if isinstance(texts, (str, bytes)):  # list("a film") would classify each letter
+            raise InputError("classify_texts takes a list of texts: wrap one text in a list, [text]")
         if self._encoder is None:
             from swarmedge.runtimes.text import TextEncoder
 
             pre = self.bundle.manifest["preprocessing"]
             self._encoder = TextEncoder.for_preprocessing(pre, self.bundle.read_text(pre["tokenizer"]))
-        ids = self._encoder.encode(list(texts))
-        return self._predict_batches(lambda s: {"input_ids": ids[s]}, len(ids))
+        ids, stats = self._encoder.encode_with_stats(list(texts))
+        preds = self._predict_batches(lambda s: {"input_ids": ids[s]}, len(ids))
+        return [replace(p, tokens_kept=t.kept, tokens_total=t.total, unknown_share=t.unknown_share)
+                for p, t in zip(preds, stats)]
 
     def classify_images(self, images: np.ndarray) -> list[Prediction]:
         if self.kind != "boids":
@@ -103,7 +181,7 @@ class Classifier:
     def _predict_batches(self, make_feeds, n: int) -> list[Prediction]:
         out = []
         for start in range(0, n, self.batch_size):
-            scores = self.scores(make_feeds(slice(start, start + self.batch_size)))
+            scores = self.scores(make_feeds(slice(start, start + self.batch_size)), first=start)
             probs = softmax(scores.astype(np.float64))
             for s, p in zip(scores, probs):
                 i = int(np.argmax(s))

@@ -6,23 +6,37 @@ import numpy as np
 
 from swarmedge.errors import InputError
 from swarmedge.runtimes.classifier import Classifier, Prediction
+from swarmedge.runtimes.text import MOSTLY_UNKNOWN
+from swarmedge.runtimes.textfiles import check_text, read_texts_from, text_lines
 
 
 def classify(
-    bundle, *, texts=(), file: Path | None = None, images=(), stdin_lines=None,
+    bundle, *, texts=(), file: Path | None = None, images=(), stdin: bytes | None = None,
     precision: str | None = None, threads: int | None = None,
 ) -> tuple[list[tuple[str, Prediction]], list[str]]:
-    """Classify whichever inputs were given; return (input name, prediction) pairs and notices."""
+    """Classify whichever inputs were given; return (input name, prediction) pairs and notices.
+
+    ``stdin`` is the raw bytes piped in (``swarmedge run BUNDLE -``), read with the same
+    policy as a ``.txt`` file. Raises InputError for inputs the bundle cannot take.
+    """
     clf = Classifier(bundle, precision=precision, threads=threads)
     notices: list[str] = []
     if clf.kind == "text":
         if images:
             raise InputError("this bundle classifies text: pass --text, --file or -, not --image")
-        items = list(texts) or (read_texts(file) if file else list(stdin_lines or []))
-        if stdin_lines is not None and not items:
-            raise InputError("stdin held no text: pipe one text per line")
-        return list(zip(items, clf.classify_texts(items))), notices
-    if texts or stdin_lines is not None:
+        if texts:
+            wheres = ["--text" if len(texts) == 1 else f"--text {i}" for i in range(1, len(texts) + 1)]
+            items = [check_text(t, w) for t, w in zip(texts, wheres)]
+        elif file:
+            items, wheres = read_texts_from(file)
+        else:
+            items, wheres = text_lines(stdin or b"", "stdin")
+            if not items:
+                raise InputError("stdin held no text: pipe one text per line")
+        preds = clf.classify_texts(items)
+        notices += [n for n in (guessing_notice(w, p) for w, p in zip(wheres, preds)) if n]
+        return list(zip(items, preds)), notices
+    if texts or stdin is not None:
         raise InputError("this bundle classifies digit images: pass --image or --file, not text")
     if file:
         arr = read_image_array(file, notices)
@@ -36,25 +50,24 @@ def classify(
 
 
 def read_texts(path: Path) -> list[str]:
-    """One text per line (.txt) or one {"text": …} object per line (.jsonl)."""
-    import json
+    """The texts of a file: one per line (.txt, blank lines skipped) or one {"text": …} object
+    per line (.jsonl, .jsonl.gz), read as UTF-8 with or without a BOM, LF or CRLF.
 
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise InputError(f"file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {path} as UTF-8 text ({exc})") from None
-    if path.suffix.lower() == ".jsonl":
-        try:
-            lines = [json.loads(line)["text"] for line in lines if line.strip()]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise InputError(f"{path}: each line must be a JSON object with a \"text\" ({exc})") from None
-    texts = [t for t in lines if t.strip()]
-    if not texts:
-        raise InputError(f"{path} holds no text")
-    return texts
+    Raises InputError naming the file and line for undecodable bytes, invalid JSON or a
+    record whose "text" is missing, not a string or empty, and for a file with no text.
+    """
+    return read_texts_from(path)[0]
+
+
+def guessing_notice(where: str, pred: Prediction) -> str | None:
+    """A notice naming ``where`` when the model saw (almost) nothing it knows in the text, so
+    its answer is a guess: no tokens at all, or at least ``MOSTLY_UNKNOWN`` of them [UNK]."""
+    if pred.tokens_total == 0:
+        return f"{where}: the tokenizer found no words in it, so this prediction is a guess"
+    if pred.unknown_share is not None and pred.unknown_share >= MOSTLY_UNKNOWN:
+        return (f"{where}: {pred.unknown_share:.0%} of its tokens are unknown to the model's vocabulary, "
+                "so this prediction is a guess (another language, or mostly emoji or symbols?)")
+    return None
 
 
 def read_image_array(path: Path, notices: list[str] | None = None) -> np.ndarray:

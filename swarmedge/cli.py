@@ -150,7 +150,8 @@ def export(model, output, quantize, mode, target, calibration, method, opset, to
 @click.option("--image", "images", multiple=True, type=click.Path(path_type=Path),
               help="A PNG/JPEG/npy digit image (repeatable).")
 @click.option("--precision", type=click.Choice(["int8", "fp32"]), help="[default: int8 if the bundle has it]")
-@click.option("--threads", type=click.IntRange(min=1), help="onnxruntime intra-op threads [default: all cores].")
+@click.option("--threads", type=click.IntRange(min=1, max=256),
+              help="Inputs classified in parallel, one onnxruntime thread each [default: all cores].")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per input (JSON lines).")
 @click.option("--remote", metavar="[USER@]HOST[:DIR]", help="Run on a device over ssh (the bundle is copied there).")
 def run(bundle, stdin, texts, file, images, precision, threads, as_json, remote):
@@ -181,16 +182,30 @@ def run(bundle, stdin, texts, file, images, precision, threads, as_json, remote)
                          sys.stdin.buffer.read() if stdin else None)
         click.echo(out, nl=False)
         return
-    stdin_lines = sys.stdin.read().splitlines() if stdin else None
+    # bytes, not text-mode stdin: decoded by the same policy as --file, so bad bytes name their line
+    stdin_bytes = sys.stdin.buffer.read() if stdin else None
     results, notices = runner.classify(bundle, texts=list(texts), file=file, images=list(images),
-                                       stdin_lines=stdin_lines, precision=precision, threads=threads)
+                                       stdin=stdin_bytes, precision=precision, threads=threads)
     for notice in notices:
         click.echo(f"swarmedge: note: {notice}", err=True)
     for name, pred in results:
         if as_json:
             click.echo(json.dumps({"input": name, **pred.to_dict()}))
-        else:
+            continue
+        if pred.tokens_kept is None:  # an image: its file name
             click.echo(f"{pred.label}\t{pred.probability:.3f}\t{name}")
+            continue
+        # a text: shortened to one line, then how much of it the model saw and how much it knew
+        seen = f"kept {pred.tokens_kept} of {pred.tokens_total} tokens" if pred.truncated \
+            else f"{pred.tokens_total} token{'' if pred.tokens_total == 1 else 's'}"
+        stats = f"({seen}, {pred.unknown_share:.0%} unknown)"
+        click.echo(f"{pred.label}\t{pred.probability:.3f}\t{_one_line(name)}\t{stats}")
+
+
+def _one_line(text: str, width: int = 60) -> str:
+    """A text as one short column: tabs and line breaks would split the tab-separated line."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def _train_options(f):
@@ -327,6 +342,8 @@ def eval_(model, data, data_dir, precision, limit, as_json):
     report = evaluate_model(model, data, data_dir=data_dir, precision=precision, limit=limit)
     report.pop("predictions")
     report.pop("scores")
+    for note in report["notes"]:
+        click.echo(f"swarmedge: note: {note}", err=True)
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
 
 
@@ -429,6 +446,8 @@ def compare_cmd(model, bundle, data, data_dir, limit, latency_inputs, profiles, 
         result = compare(model, bundle, data, data_dir=data_dir, limit=limit, latency_inputs=latency_inputs,
                          profiles=profiles, arm_checks=arm_checks, on_step=on_step)
     paths = write_reports(result, output)
+    for note in result["notes"]:
+        click.echo(f"swarmedge: note: {note}", err=True)
     click.echo(markdown(result))
     click.echo("wrote " + ", ".join(str(p) for p in paths.values()))
 

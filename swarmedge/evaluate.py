@@ -13,19 +13,25 @@ def evaluate_model(model: Path, data: str, data_dir: Path | None = None, precisi
     """Metrics of ``model`` on the test split of ``data`` (mnist, imdb or your own labelled data)."""
     model = Path(model)
     is_bundle = model.is_dir() and (model / "manifest.json").is_file()
-    ds = load_test_set(data, _model_labels(model, is_bundle), data_dir, limit, seed)
+    notes: list[str] = []
     if is_bundle:
+        from swarmedge.manifest import read_manifest
         from swarmedge.runtimes import Classifier
 
+        ds = load_test_set(data, read_manifest(model)["labels"], data_dir, limit, seed)
         clf = Classifier(model, precision=precision, batch_size=batch_size)
         preds = clf.classify_texts(ds.inputs) if ds.kind == "text" else clf.classify_images(ds.inputs)
         scores, engine = np.array([p.scores for p in preds], dtype=np.float32), f"onnxruntime {clf.precision}"
     else:
-        scores, engine = _torch_scores(model, ds, batch_size), "pytorch fp32"
+        from swarmedge.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(model, notices=notes)  # what reading its layout converted
+        ds = load_test_set(data, ckpt["labels"], data_dir, limit, seed)
+        scores, engine = _torch_scores(ckpt, ds, batch_size), "pytorch fp32"
     predicted = scores.argmax(1)
     report = classification_report(ds.labels, predicted, ds.label_names)
     report.update(model=str(model), engine=engine, data=ds.source, predictions=predicted.tolist(),
-                  scores=scores.tolist(), notes=list(ds.notes))
+                  scores=scores.tolist(), notes=[*notes, *ds.notes])
     return report
 
 
@@ -75,23 +81,12 @@ def align_labels(ds, labels: list[str]):
                    [*ds.notes, *([how] if how else [])])
 
 
-def _model_labels(model: Path, is_bundle: bool) -> list[str]:
-    if is_bundle:
-        from swarmedge.manifest import read_manifest
-
-        return read_manifest(model)["labels"]
-    from swarmedge.checkpoint import load_checkpoint
-
-    return load_checkpoint(model)["labels"]
-
-
-def _torch_scores(path: Path, ds, batch_size: int) -> np.ndarray:
+def _torch_scores(ckpt: dict, ds, batch_size: int) -> np.ndarray:
     import torch
 
-    from swarmedge.checkpoint import build_model, load_checkpoint
+    from swarmedge.checkpoint import build_model
     from swarmedge.training.tasks import BoidsTask, SwarmFormerTask
 
-    ckpt = load_checkpoint(path)
     model = build_model(ckpt)
     task = (SwarmFormerTask(model, ckpt["preprocessing"]) if ckpt["model_type"] == "swarmformer"
             else BoidsTask(model, ckpt["preprocessing"]))

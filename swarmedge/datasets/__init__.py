@@ -29,7 +29,7 @@ class Dataset:
     def subset(self, idx) -> "Dataset":
         idx = np.asarray(idx)
         inputs = [self.inputs[i] for i in idx] if isinstance(self.inputs, list) else self.inputs[idx]
-        return Dataset(inputs, self.labels[idx], self.label_names, self.kind, self.source)
+        return Dataset(inputs, self.labels[idx], self.label_names, self.kind, self.source, list(self.notes))
 
     def split(self, fraction: float, seed: int) -> tuple["Dataset", "Dataset"]:
         """A seeded (rest, held-out) split, e.g. train/validation carved from train."""

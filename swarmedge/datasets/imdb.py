@@ -1,36 +1,30 @@
 """IMDB reviews (Maas et al. 2011): JSON Lines, the aclImdb tarball, or its extracted folders."""
 
-import gzip
-import json
 import re
 import tarfile
 from pathlib import Path
 
 from swarmedge.datasets.sources import RemoteFile, fetch, search_dirs
 from swarmedge.errors import InputError
+from swarmedge.runtimes.textfiles import LABELLED_RECORD, decode_text, jsonl_records, read_bytes
 
 TARBALL = RemoteFile("aclImdb_v1.tar.gz", ("https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",),
                      md5="7c2ac02c03563afcf9b574c7e56c153a")  # the md5 the dataset's users publish
 _MEMBER = re.compile(r"aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 
 
-def read_jsonl(path: Path) -> tuple[list[str], list[int]]:
-    """``{"text": …, "label": 0|1}`` per line, optionally gzipped."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    texts, labels = [], []
-    try:
-        with opener(path, "rt", encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                row = json.loads(line)
-                if not isinstance(row, dict) or not isinstance(row.get("text"), str) or "label" not in row:
-                    raise InputError(f"{path}:{n}: expected {{\"text\": str, \"label\": …}}")
-                texts.append(row["text"])
-                labels.append(row["label"])
-    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from None
-    return texts, labels
+def read_jsonl(path: Path) -> tuple[list[str], list]:
+    """``(texts, labels)`` of a ``{"text": …, "label": …}``-per-line file, optionally gzipped.
+
+    Read by the one text policy (``swarmedge.runtimes.textfiles``): UTF-8 with or without a
+    BOM, LF or CRLF, blank lines skipped. Raises InputError naming the file and line for
+    bytes that are not UTF-8, invalid JSON, a line that is not an object, a "text" that is
+    missing, null, not a string or empty, or a missing "label"; and for a file with no records.
+    """
+    records = jsonl_records(read_bytes(path), str(path), label=True)
+    if not records:
+        raise InputError(f"{path} holds no records: give one {LABELLED_RECORD} per line")
+    return [r["text"] for _, r in records], [r["label"] for _, r in records]
 
 
 def _from_tar(path: Path, split: str) -> tuple[list[str], list[int]]:
@@ -40,7 +34,7 @@ def _from_tar(path: Path, split: str) -> tuple[list[str], list[int]]:
             for member in tar:
                 m = _MEMBER.search(member.name)
                 if m and m.group(1) == split and member.isfile():
-                    text = tar.extractfile(member).read().decode("utf-8")
+                    text = decode_text(tar.extractfile(member).read(), f"{path}:{member.name}")
                     rows.append((m.group(2) == "pos", int(m.group(3)), text))
     except (OSError, EOFError, tarfile.TarError) as exc:
         raise InputError(f"cannot read {path}: {exc}") from None
@@ -51,8 +45,10 @@ def _from_folder(root: Path, split: str) -> tuple[list[str], list[int]]:
     rows = []
     for label in ("neg", "pos"):
         for p in (root / split / label).glob("*.txt"):
+            if p.name.startswith("."):  # macOS "._*" resource forks and other hidden files
+                continue
             m = _MEMBER.search(p.as_posix())
-            rows.append((label == "pos", int(m.group(3)) if m else 0, p.read_text(encoding="utf-8")))
+            rows.append((label == "pos", int(m.group(3)) if m else 0, decode_text(read_bytes(p), str(p))))
     return _ordered(rows, root)
 
 
