@@ -81,7 +81,7 @@ def _data_only_globals() -> list:
 
     import numpy as np
 
-    scalar = np._core.multiarray.scalar
+    scalar = (getattr(np, "_core", None) or np.core).multiarray.scalar  # numpy 2 renamed core to _core
     dtypes = [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")]
     # numpy 1.x wrote numpy.core.multiarray.scalar; the same function under numpy 2.
     return [argparse.Namespace, np.dtype, scalar, (scalar, "numpy.core.multiarray.scalar"), *dtypes]
