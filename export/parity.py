@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from swarmedge.errors import ParityError
+from swarmedge.errors import InputError, ParityError
 from swarmedge.export.onnx_export import spec_for
 
 DEFAULT_TOLERANCE = 1e-4
@@ -83,6 +83,8 @@ def int8_agreement(fp32_path: Path, int8_path: Path, feeds: list[dict], source: 
     fp32, int8 = _session(fp32_path), _session(int8_path)
     output = fp32.get_outputs()[0].name
     singles = [one for f in feeds for one in split_inputs(f)]
+    if not singles:
+        raise InputError(f"no inputs to compare int8 with fp32 on ({source}); give inputs that are not blank")
     a = np.concatenate([fp32.run([output], f)[0] for f in singles])
     b = np.concatenate([int8.run([output], f)[0] for f in singles])
     diff = np.abs(a - b)

@@ -84,8 +84,14 @@ def export_bundle(
     rng = np.random.default_rng(seed)
     samples = (load_samples(calibration, pre["kind"]) if calibration
                else synthetic_samples(pre["kind"], calibration_size + agreement_size, rng, _vocab(tokenizer_json)))
+    if calibration and pre["kind"] == "boids":  # blank digits have no boids: nothing to calibrate on
+        inked = (samples.raw > pre["threshold"]).any(axis=(1, 2))
+        if inked.sum() < len(samples):
+            samples.raw = samples.raw[inked]
+            samples.source += f" ({int((~inked).sum())} blank of {len(inked)} left out)"
     if calibration and len(samples) < 2:
-        raise InputError(f"{calibration} holds {len(samples)} input; give at least 2")
+        raise InputError(f"{calibration} holds {len(samples)} usable input{'s' * (len(samples) != 1)}; "
+                         "give at least 2 (half calibrate, half check int8 against fp32)")
     n_cal = min(calibration_size, len(samples) // 2)
     cal, held = samples.split(n_cal, rng)
     held.raw = held.raw[:agreement_size]

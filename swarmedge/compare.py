@@ -81,7 +81,7 @@ def _single_feeds(bundle, data, data_dir, limit, seed, n):
     from swarmedge.evaluate import load_test_set
     from swarmedge.runtimes.feeds import Samples, feeds_for
 
-    ds = load_test_set(data, bundle.labels, data_dir, limit, seed)
+    ds = load_test_set(data, bundle.labels, data_dir, limit, seed, bundle.manifest["preprocessing"]["kind"])
     ds = ds.subset(np.arange(min(n, len(ds))))
     pre = bundle.manifest["preprocessing"]
     tokenizer = bundle.read_text(pre["tokenizer"]) if pre["kind"] == "text" else None

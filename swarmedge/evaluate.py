@@ -18,7 +18,8 @@ def evaluate_model(model: Path, data: str, data_dir: Path | None = None, precisi
         from swarmedge.manifest import read_manifest
         from swarmedge.runtimes import Classifier
 
-        ds = load_test_set(data, read_manifest(model)["labels"], data_dir, limit, seed)
+        manifest = read_manifest(model)
+        ds = load_test_set(data, manifest["labels"], data_dir, limit, seed, manifest["preprocessing"]["kind"])
         clf = Classifier(model, precision=precision, batch_size=batch_size)
         preds = clf.classify_texts(ds.inputs) if ds.kind == "text" else clf.classify_images(ds.inputs)
         scores, engine = np.array([p.scores for p in preds], dtype=np.float32), f"onnxruntime {clf.precision}"
@@ -26,7 +27,7 @@ def evaluate_model(model: Path, data: str, data_dir: Path | None = None, precisi
         from swarmedge.checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(model, notices=notes)  # what reading its layout converted
-        ds = load_test_set(data, ckpt["labels"], data_dir, limit, seed)
+        ds = load_test_set(data, ckpt["labels"], data_dir, limit, seed, ckpt["preprocessing"]["kind"])
         scores, engine = _torch_scores(ckpt, ds, batch_size), "pytorch fp32"
     predicted = scores.argmax(1)
     report = classification_report(ds.labels, predicted, ds.label_names)
@@ -35,16 +36,37 @@ def evaluate_model(model: Path, data: str, data_dir: Path | None = None, precisi
     return report
 
 
+# What each kind of model reads, and where to find such data (for the mismatch error).
+_READS = {"text": ("texts", "--data imdb, or a .jsonl of {\"text\", \"label\"} records"),
+          "images": ("digit images", "--data mnist, or a folder with one sub-folder of images per label")}
+_BUILTIN_KIND = {"mnist": "images", "imdb": "text"}
+
+
 def load_test_set(data: str, labels: list[str], data_dir: Path | None = None, limit: int | None = None,
-                  seed: int = 0):
-    """The test split of ``data`` for a model with ``labels``; a seeded sample when ``limit``."""
+                  seed: int = 0, kind: str | None = None):
+    """The test split of ``data`` for a model with ``labels``; a seeded sample when ``limit``.
+
+    ``kind`` ("text", "images" or a bundle's "boids") is what the model reads: data of the other
+    kind is refused with an ``InputError`` naming what to pass instead, before a built-in data
+    set is loaded (or downloaded).
+    """
     from swarmedge.datasets import load_dataset
 
+    kind = {"boids": "images"}.get(kind, kind)
+    _check_kind(data, _BUILTIN_KIND.get(data), kind, labels)
     digits = [int(x) for x in labels] if data == "mnist" else None
     ds = load_dataset(data, "test", digits=digits, data=data_dir)
+    _check_kind(data, ds.kind, kind, labels)
     if limit and limit < len(ds):
         ds = ds.subset(np.sort(np.random.default_rng(seed).choice(len(ds), limit, replace=False)))
     return align_labels(ds, labels)
+
+
+def _check_kind(data: str, data_kind: str | None, model_kind: str | None, labels: list[str]) -> None:
+    if data_kind is None or model_kind is None or data_kind == model_kind:
+        return
+    raise InputError(f"{data} holds {_READS[data_kind][0]}, but this model classifies {_READS[model_kind][0]} "
+                     f"(labels {', '.join(labels)}): pass {_READS[model_kind][1]}")
 
 
 def align_labels(ds, labels: list[str]):
@@ -66,16 +88,13 @@ def align_labels(ds, labels: list[str]):
         mapping = [int(n) for n in names]
         how = "read the data's labels as class indices: " + ", ".join(
             f"{int(n)} = {labels[int(n)]}" for n in sorted(names, key=int))
-    elif all(n.strip().isdigit() for n in names):
-        raise InputError(
-            f"the data's labels {[n for n in names if int(n) >= len(labels)]} are not class indices of this model "
-            f"(0..{len(labels) - 1}: {', '.join(labels)}); relabel the data or evaluate a model with more classes"
-        )
     else:
         unknown = [n for n in names if n not in labels]
         raise InputError(
-            f"the data's labels {unknown} are not among the model's labels {labels}; use those names, "
-            f"or class indices 0..{len(labels) - 1}"
+            f"the data's labels {unknown} are not among the model's labels {labels}"
+            + (f" (as class indices, {[n for n in names if int(n) >= len(labels)]} exceed 0..{len(labels) - 1})"
+               if all(n.strip().isdigit() for n in names) else "")
+            + f"; label the data with those names, or with class indices 0..{len(labels) - 1}"
         )
     return Dataset(ds.inputs, np.asarray(mapping, dtype=np.int64)[ds.labels], list(labels), ds.kind, ds.source,
                    [*ds.notes, *([how] if how else [])])

@@ -214,3 +214,37 @@ def test_a_bundle_with_more_labels_than_outputs_is_refused_on_open(text_bundle, 
 def test_classifier_refuses_nonsense_sizes(text_bundle, kwargs):
     with pytest.raises(InputError):
         Classifier(text_bundle, **kwargs)
+
+
+@pytest.mark.parametrize("which,data", [("text", "mnist"), ("boids", "imdb"), ("boids", "own.jsonl"),
+                                        ("text", "folder")])
+def test_data_of_the_other_kind_is_refused_in_one_line(text_bundle, boids_bundle, tmp_path, which, data):
+    from PIL import Image
+
+    (tmp_path / "own.jsonl").write_text('{"text": "a good film", "label": 1}\n', encoding="utf-8")
+    (tmp_path / "folder" / "5").mkdir(parents=True)
+    digit = np.zeros((28, 28), np.uint8)
+    digit[6:22, 12:16] = 255
+    Image.fromarray(digit).save(tmp_path / "folder" / "5" / "a.png")
+    bundle = text_bundle if which == "text" else boids_bundle
+    arg = str(tmp_path / data) if data in ("own.jsonl", "folder") else data
+    result = CliRunner().invoke(cli, ["eval", str(bundle), "--data", arg, "--data-dir", str(tmp_path / "none")])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    wanted = "pass --data imdb" if which == "text" else "pass --data mnist"
+    assert "but this model classifies" in result.stderr and wanted in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_blank_calibration_digits_are_left_out_or_refused(tiny_boids_ckpt, tmp_path, data_dir):
+    from swarmedge.export import export_bundle
+
+    np.save(tmp_path / "blank.npy", np.zeros((10, 28, 28), np.uint8))
+    result = CliRunner().invoke(cli, ["export", str(tiny_boids_ckpt), "--calibration", str(tmp_path / "blank.npy"),
+                                      "-o", str(tmp_path / "b.bundle")])
+    assert result.exit_code == 2 and "0 usable inputs" in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "b.bundle").exists()
+    half = (_digits(data_dir, 6) * 255).astype(np.uint8)
+    half[:3] = 0
+    np.save(tmp_path / "half.npy", half)
+    _, manifest = export_bundle(tiny_boids_ckpt, tmp_path / "h.bundle", calibration=tmp_path / "half.npy")
+    assert manifest["int8_vs_fp32"]["inputs"] == 2 and "3 blank of 6 left out" in manifest["int8_vs_fp32"]["source"]

@@ -55,7 +55,7 @@ def arm_check(bundle: Path, cpus=("cortex-a72", "cortex-a76"), precisions=("int8
     data = data or ("imdb" if model_type == "swarmformer" else "mnist")
     limit = DEFAULT_LIMITS[model_type] if limit is None else limit
     on_step("test inputs")
-    ds = load_test_set(data, b.labels, data_dir, limit or None, seed)
+    ds = load_test_set(data, b.labels, data_dir, limit or None, seed, b.manifest["preprocessing"]["kind"])
     pre = b.manifest["preprocessing"]
     tokenizer = b.read_text(pre["tokenizer"]) if pre["kind"] == "text" else None
     feeds = feeds_for(Samples(ds.inputs, ds.source), pre, tokenizer, batch_size=16)
