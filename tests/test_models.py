@@ -84,3 +84,13 @@ def test_bad_boids_configs_are_rejected(bad):
 def test_swarmformer_rejects_seq_len_not_multiple_of_cluster():
     with pytest.raises(ValueError, match="multiple"):
         build("swarmformer", {"seq_len": 30, "cluster_size": 4})
+
+
+@pytest.mark.parametrize("model_type,key,value", [("swarmformer", "seq_len", "32"), ("swarmformer", "d_model", True),
+                                                  ("swarmformer", "T_local", 2.5), ("boids", "digits", ["5", "6"]),
+                                                  ("boids", "residual_scaling", "0.1"), ("boids", "recurrent", 1)])
+def test_config_values_of_the_wrong_type_are_named(model_type, key, value):
+    from swarmedge.models import config_from_dict
+
+    with pytest.raises(ValueError, match=f"config key '{key}' must be"):
+        config_from_dict(model_type, {key: value})

@@ -11,13 +11,30 @@ MODELS = {
 
 
 def config_from_dict(model_type: str, config: dict):
-    """Make the config dataclass of ``model_type`` from a plain dict (unknown keys are an error)."""
+    """Make the config dataclass of ``model_type`` from a plain dict.
+
+    Raises ValueError for unknown keys and for values of the wrong type (``"32"`` for an int,
+    ``true`` for a number), naming the key: configs come from users' JSON and checkpoints.
+    """
     config_cls, _ = MODELS[model_type]
-    known = set(config_cls.__dataclass_fields__)
-    unknown = set(config) - known
+    fields = config_cls.__dataclass_fields__
+    unknown = set(config) - set(fields)
     if unknown:
         raise ValueError(f"unknown {model_type} config keys: {sorted(unknown)}")
+    for key, value in config.items():
+        kind = fields[key].type
+        wanted = kind.__name__ if isinstance(kind, type) else str(kind)
+        ok = (isinstance(value, bool) if "bool" in wanted
+              else isinstance(value, (list, tuple)) and all(_is_int(v) for v in value) if "tuple" in wanted
+              else _is_int(value) if "int" in wanted
+              else isinstance(value, (int, float)) and not isinstance(value, bool))
+        if not ok:
+            raise ValueError(f"{model_type} config key {key!r} must be {wanted}, got {value!r}")
     return config_cls(**config)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def build(model_type: str, config: dict):
