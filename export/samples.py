@@ -19,11 +19,15 @@ def load_samples(path: Path, kind: str) -> Samples:
         raise InputError(f"calibration data not found: {path}")
     name = path.name.lower()
     if kind == "text":
-        from swarmedge.runtimes.textfiles import read_texts_from
+        from swarmedge.runtimes.textfiles import TEXT_RECORD, read_texts_from
 
-        if not name.endswith((".jsonl", ".jsonl.gz", ".txt")):
-            raise InputError(f"{path}: text calibration data must be .txt (one text per line) or .jsonl[.gz]")
-        return Samples(read_texts_from(path)[0], str(path))  # the device's reading: same texts as `run`
+        # The device's reading and naming rule: the same texts as `run --file` gives.
+        expects = f"text calibration data is texts: one per line (.txt) or {TEXT_RECORD} per line (.jsonl)"
+        notices: list[str] = []
+        texts = read_texts_from(path, expects=expects, notices=notices)[0]
+        if notices:  # JSON Lines under another name: calibrating on raw JSON would skew the scales
+            raise InputError(notices[0].replace("is classified as text", "would be calibrated on as text"))
+        return Samples(texts, str(path))
     # The device's own reading (swarmedge.runtimes.images): calibration sees the digits `run` sees.
     from swarmedge.runtimes.images import image_files, load_images, read_image_array
 

@@ -25,6 +25,7 @@ class Prediction:
     tokens_kept: int | None = None
     tokens_total: int | None = None
     unknown_share: float | None = None
+    tokens_total_is_lower_bound: bool = False  # a text too long to count whole: see TokenStats
 
     @property
     def truncated(self) -> bool:
@@ -36,6 +37,8 @@ class Prediction:
         out = {"label": self.label, "index": self.index, "probability": self.probability, "scores": self.scores}
         if self.tokens_kept is not None:
             out.update(tokens_kept=self.tokens_kept, tokens_total=self.tokens_total, unknown_share=self.unknown_share)
+            if self.tokens_total_is_lower_bound:
+                out.update(tokens_total_is_lower_bound=True)
         return out
 
 
@@ -161,7 +164,8 @@ class Classifier:
             self._encoder = TextEncoder.for_preprocessing(pre, self.bundle.read_text(pre["tokenizer"]))
         ids, stats = self._encoder.encode_with_stats(list(texts))
         preds = self._predict_batches(lambda s: {"input_ids": ids[s]}, len(ids))
-        return [replace(p, tokens_kept=t.kept, tokens_total=t.total, unknown_share=t.unknown_share)
+        return [replace(p, tokens_kept=t.kept, tokens_total=t.total, unknown_share=t.unknown_share,
+                        tokens_total_is_lower_bound=t.total_is_lower_bound)
                 for p, t in zip(preds, stats)]
 
     def classify_images(self, images: np.ndarray) -> list[Prediction]:

@@ -7,7 +7,10 @@ import numpy as np
 from swarmedge.errors import InputError
 from swarmedge.runtimes.classifier import Classifier, Prediction
 from swarmedge.runtimes.text import MOSTLY_UNKNOWN
-from swarmedge.runtimes.textfiles import check_text, read_texts_from, text_lines
+from swarmedge.runtimes.textfiles import TEXT_RECORD, check_text, jsonl_lookalike, read_texts_from, text_lines
+
+# What a text bundle takes, said when it is given an image, an array or another binary file.
+TEXT_BUNDLE_INPUTS = "this bundle classifies text: pass texts with --text, a .txt/.jsonl with --file, or stdin"
 
 
 def classify(
@@ -28,11 +31,14 @@ def classify(
             wheres = ["--text" if len(texts) == 1 else f"--text {i}" for i in range(1, len(texts) + 1)]
             items = [check_text(t, w) for t, w in zip(texts, wheres)]
         elif file:
-            items, wheres = read_texts_from(file)
+            items, wheres = read_texts_from(file, expects=TEXT_BUNDLE_INPUTS, notices=notices)
         else:
-            items, wheres = text_lines(stdin or b"", "stdin")
+            items, wheres = text_lines(stdin or b"", "stdin", TEXT_BUNDLE_INPUTS)
             if not items:
                 raise InputError("stdin held no text: pipe one text per line")
+            if jsonl_lookalike(items):
+                notices.append(f"every line on stdin is a {TEXT_RECORD} object, but stdin is read one text per line, "
+                               "so each whole line is classified as text; pass the file with --file FILE.jsonl")
         preds = clf.classify_texts(items)
         notices += [n for n in (guessing_notice(w, p) for w, p in zip(wheres, preds)) if n]
         return list(zip(items, preds)), notices
@@ -50,13 +56,14 @@ def classify(
 
 
 def read_texts(path: Path) -> list[str]:
-    """The texts of a file: one per line (.txt, blank lines skipped) or one {"text": …} object
-    per line (.jsonl, .jsonl.gz), read as UTF-8 with or without a BOM, LF or CRLF.
+    """The texts of a file: one {"text": …} object per line (JSON Lines: .jsonl, .ndjson, .json,
+    each optionally .gz) or one text per line (any other name, blank lines skipped), read as
+    UTF-8 with or without a BOM, LF or CRLF.
 
     Raises InputError naming the file and line for undecodable bytes, invalid JSON or a
     record whose "text" is missing, not a string or empty, and for a file with no text.
     """
-    return read_texts_from(path)[0]
+    return read_texts_from(path, expects=TEXT_BUNDLE_INPUTS)[0]
 
 
 def guessing_notice(where: str, pred: Prediction) -> str | None:

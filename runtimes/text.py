@@ -14,16 +14,29 @@ TRUNCATIONS = ("head", "head-tail")
 # and training hides at most 10% behind [UNK] (--token-dropout), so half is far outside
 # anything the model learnt from, while a few odd words in a review stay well below it.
 MOSTLY_UNKNOWN = 0.5
+# Texts longer than this many characters are tokenized only at their head and tail (what
+# truncation keeps), so a 12 MB line costs megabytes, not gigabytes. Far above any review
+# (the longest IMDB review is under 14,000 characters), so those take the full path.
+LONG_TEXT_CHARS = 100_000
+# Characters next to a slice's cut whose tokens are not trusted: more than twice the longest
+# pattern a normalizer replaces, so every token kept is the one the whole text gives.
+_CUT_MARGIN = 256
+_FIRST_SLICE = 16  # characters per kept token in the first slices tried (English: about 4)
+_SLICEABLE_NORMALIZERS = {"BertNormalizer", "Lowercase", "NFD", "StripAccents", "Replace"}
+_SLICEABLE_PRE_TOKENIZERS = {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
 
 
 @dataclass(frozen=True)
 class TokenStats:
     """How much of a text the model saw: ``kept`` of its ``total`` word-piece tokens (special
-    tokens not counted) fit the ``seq_len`` budget; ``unknown`` of the kept ones are [UNK]."""
+    tokens not counted) fit the ``seq_len`` budget; ``unknown`` of the kept ones are [UNK].
+    For a text over ``LONG_TEXT_CHARS`` only its head and tail are tokenized: ``total`` is
+    then a lower bound (``total_is_lower_bound``), the kept tokens are still exact."""
 
     kept: int
     total: int
     unknown: int
+    total_is_lower_bound: bool = False
 
     @property
     def unknown_share(self) -> float:
@@ -60,6 +73,8 @@ class TextEncoder:
         self.tokenizer.no_padding()
         unk = getattr(self.tokenizer.model, "unk_token", None)
         self.unk_id = self.tokenizer.token_to_id(unk) if unk else None
+        self._ends = _special_ends(self.tokenizer) if _sliceable(tokenizer_json) else None
+        self._slicer = None  # an untruncating copy for long texts' slices, made on first use
 
     @classmethod
     def for_preprocessing(cls, pre: dict, tokenizer_json: str, seq_len: int | None = None) -> "TextEncoder":
@@ -81,15 +96,59 @@ class TextEncoder:
         for i, t in enumerate(texts):
             check_text(t, f"text {i + 1}")
         out = np.full((len(texts), self.seq_len), self.pad_id, dtype=np.int64)
-        stats = []
-        for row, e in enumerate(self.tokenizer.encode_batch(texts)):
+        stats: list[TokenStats | None] = [None] * len(texts)
+        short = []
+        for row, t in enumerate(texts):
+            long = self._encode_long(t) if len(t) > LONG_TEXT_CHARS and self._ends else None
+            if long is None:
+                short.append(row)
+            else:
+                ids, stats[row] = long
+                out[row, : len(ids)] = ids
+        for row, e in zip(short, self.tokenizer.encode_batch([texts[r] for r in short])):
             ids, special = self._cut(e.ids), e.special_tokens_mask.count(1)
             # head truncation happens in the tokenizer: the tokens it cut are in ``overflowing``
             total = len(e.ids) - special + sum(len(o.ids) - o.special_tokens_mask.count(1) for o in e.overflowing)
             kept = min(total, self.seq_len - special)
-            stats.append(TokenStats(kept, total, ids.count(self.unk_id) if self.unk_id is not None else 0))
+            stats[row] = TokenStats(kept, total, ids.count(self.unk_id) if self.unk_id is not None else 0)
             out[row, : len(ids)] = ids
         return out, stats
+
+    def _encode_long(self, text: str) -> tuple[list[int], TokenStats] | None:
+        # The tokens truncation keeps come from the text's first and last ``keep`` tokens, so
+        # only a head and a tail slice are tokenized, each grown until it holds that many
+        # tokens away from its cut. None (tokenize it whole) if they would meet.
+        cls, sep = self._ends
+        keep = self.seq_len - 2
+        size = _FIRST_SLICE * self.seq_len + _CUT_MARGIN
+        while 2 * size < len(text):
+            head = self._slice_ids(text[:size], cut_at_end=True)
+            tail = self._slice_ids(text[-size:], cut_at_end=False)
+            if len(head) >= keep and len(tail) >= keep:
+                first = keep // 4 if self.truncation == "head-tail" else keep
+                ids = [cls, *head[:first], *(tail[len(tail) - (keep - first):] if keep > first else []), sep]
+                unknown = ids.count(self.unk_id) if self.unk_id is not None else 0
+                return ids, TokenStats(keep, len(head) + len(tail), unknown, total_is_lower_bound=True)
+            size *= 2
+        return None
+
+    def _slice_ids(self, piece: str, cut_at_end: bool) -> list[int]:
+        # Content ids of ``piece`` less every word within _CUT_MARGIN characters of its cut:
+        # the words left are tokenized exactly as in the whole text.
+        if self._slicer is None:
+            from tokenizers import Tokenizer
+
+            self._slicer = Tokenizer.from_str(self.tokenizer.to_str())
+            self._slicer.no_truncation()
+            self._slicer.no_padding()
+        e = self._slicer.encode(piece, add_special_tokens=False)
+        words, offsets = e.word_ids, e.offsets
+        if cut_at_end:
+            limit = len(piece) - _CUT_MARGIN
+            cut = next((words[i] for i, (_, end) in enumerate(offsets) if end > limit), None)
+            return [i for i, w in zip(e.ids, words) if cut is None or w < cut]
+        cut = next((words[i] for i in range(len(offsets) - 1, -1, -1) if offsets[i][0] < _CUT_MARGIN), None)
+        return [i for i, w in zip(e.ids, words) if cut is None or w > cut]
 
     def _cut(self, ids: list[int]) -> list[int]:
         if len(ids) <= self.seq_len:
@@ -98,3 +157,33 @@ class TextEncoder:
         keep = self.seq_len - 2
         head = keep // 4
         return ids[: 1 + head] + ids[len(ids) - 1 - (keep - head):]
+
+
+def _sliceable(tokenizer_json: str) -> bool:
+    """Whether a long text's head and tail can be tokenized on their own with the same tokens
+    as the whole text: WordPiece after per-character normalizers, fixed-string replacements
+    that cannot overlap themselves, and a pre-tokenizer that splits on spaces/punctuation."""
+    import json
+
+    cfg = json.loads(tokenizer_json)
+    if (cfg.get("model") or {}).get("type") != "WordPiece":
+        return False
+    if (cfg.get("pre_tokenizer") or {}).get("type") not in _SLICEABLE_PRE_TOKENIZERS:
+        return False
+    norm = cfg.get("normalizer")
+    steps = [] if norm is None else norm.get("normalizers", []) if norm.get("type") == "Sequence" else [norm]
+    for step in steps:
+        if step.get("type") not in _SLICEABLE_NORMALIZERS:
+            return False
+        if step["type"] == "Replace":
+            pattern = (step.get("pattern") or {}).get("String")
+            if not pattern or 2 * len(pattern) >= _CUT_MARGIN or any(
+                    pattern[:k] == pattern[-k:] for k in range(1, len(pattern))):
+                return False  # a regex, or a string whose matches could overlap and shift
+    return True
+
+
+def _special_ends(tokenizer) -> tuple[int, int] | None:
+    """``([CLS], [SEP])`` ids when the tokenizer wraps a text in exactly those two, else None."""
+    ids = tokenizer.encode("", add_special_tokens=True).ids
+    return (ids[0], ids[1]) if len(ids) == 2 else None

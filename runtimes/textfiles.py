@@ -10,8 +10,15 @@ The policy:
 - anything else (Latin-1/cp1252 bytes, UTF-16, NUL bytes) is refused, naming the file and
   line (``reviews.txt:3``, ``stdin line 3``, ``--text 2``) and how to convert it: guessing an
   encoding would silently classify mojibake;
-- in ``.txt`` files and on stdin a line is one text, and blank or whitespace-only lines are
-  skipped (they are not texts); in JSONL each non-blank line is one ``{"text": …}`` object;
+- which files are JSON Lines is decided by the name alone, the same on every path
+  (:func:`is_jsonl`): ``.jsonl``, ``.ndjson`` and ``.json``, each optionally ``.gz``. There
+  each non-blank line is one ``{"text": …}`` object; a ``.json`` holding one JSON document
+  (an array, a pretty-printed object) is refused with the ``jq`` command that makes it JSON
+  Lines. Every other name (``.txt``, ``.csv``, none) and stdin hold one text per line, blank
+  or whitespace-only lines skipped (they are not texts); when every line of such a file is a
+  ``{"text": …}`` object, a notice says it looks like misnamed JSON Lines;
+- a file that is not text at all (an image, a NumPy array, a checkpoint, gzip without
+  ``.gz``, …) is recognised by its first bytes and refused, saying what the path takes;
 - a text that is given explicitly but is empty (``--text ""``, ``{"text": ""}``, ``""`` in the
   API) is an error, not a skip: skipping it would shift every later result against its
   input.
@@ -29,6 +36,18 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _UTF8_BOM = b"\xef\xbb\xbf"
 TEXT_RECORD = '{"text": "…"}'
 LABELLED_RECORD = '{"text": "…", "label": …}'
+# What each path takes, said after "X is a PNG image, not text; ": callers pass their own.
+TEXT_INPUTS = "give UTF-8 text: one text per line (.txt) or JSON Lines (.jsonl)"
+# First bytes of files people hand a text path by mistake (zip, pickle, BMP, WebP, tar: binary_kind).
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"), (b"II*\0", "a TIFF image"), (b"MM\0*", "a TIFF image"),
+    (b"\x93NUMPY", "a NumPy array (.npy)"), (b"\x89HDF\r\n\x1a\n", "an HDF5 file"),
+    (b"\x1f\x8b", "gzip-compressed but not named .gz: add .gz to its name, or gunzip it"),
+    (b"\xfd7zXZ\0", "xz-compressed: unxz it"), (b"\x28\xb5\x2f\xfd", "zstd-compressed: unzstd it"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"), (b"%PDF-", "a PDF document"), (b"\x7fELF", "a program (ELF)"),
+)
+_CONTROL_BYTES = bytes(range(0, 9)) + bytes(range(14, 27)) + bytes(range(28, 32))
 _JSON_TYPES = {type(None): "null", bool: "a boolean", int: "a number", float: "a number", str: "a string",
                list: "a list", dict: "an object"}
 
@@ -56,14 +75,18 @@ def read_bytes(path) -> bytes:
     return data
 
 
-def decode_lines(data: bytes, source: str) -> list[tuple[str, str]]:
+def decode_lines(data: bytes, source: str, expects: str = TEXT_INPUTS) -> list[tuple[str, str]]:
     """Split UTF-8 ``data`` into ``(where, line)`` pairs, numbering lines from 1.
 
     ``source`` is a file name (lines are named ``name:N``) or ``"stdin"`` (``stdin line N``).
     A leading UTF-8 byte-order mark is dropped; LF, CRLF and lone CR all end a line.
-    Raises InputError for UTF-16, NUL bytes or bytes that are not UTF-8, naming the line.
+    Raises InputError for a file that is not text at all (saying what the path takes:
+    ``expects``), UTF-16, NUL bytes or bytes that are not UTF-8, naming the line.
     """
-    if data.startswith(_UTF16_BOMS):
+    kind = binary_kind(data, source)
+    if kind:  # compressed text needs unpacking, not another kind of input
+        raise InputError(f"{source} is {kind}" if "compressed" in kind else f"{source} is {kind}, not text; {expects}")
+    if data.startswith(_UTF16_BOMS) or _looks_utf16(data):
         raise InputError(f"{source} is UTF-16 text, not UTF-8; {_convert_hint(source, 'utf-16')}")
     if data.startswith(_UTF8_BOM):
         data = data[len(_UTF8_BOM):]
@@ -73,14 +96,61 @@ def decode_lines(data: bytes, source: str) -> list[tuple[str, str]]:
         where, column = _locate(data, exc.start, source)
         raise InputError(f"cannot read {where} as UTF-8 text: byte 0x{data[exc.start]:02x} at column {column} "
                          f"is not UTF-8; {_convert_hint(source, 'cp1252')}") from None
-    if "\0" in text:  # valid UTF-8, but UTF-16 without a byte-order mark looks like this
-        where, _ = _locate(data, data.index(b"\0"), source)
-        raise InputError(f"{where} holds NUL bytes: UTF-16 or binary, not UTF-8 text; "
-                         f"{_convert_hint(source, 'utf-16')}")
+    if "\0" in text:  # stray NULs in otherwise good text (UTF-16 was caught above)
+        where, column = _locate(data, data.index(b"\0"), source)
+        fix = "remove it, e.g. tr -d '\\000' < FILE > clean.txt" if source == "stdin" \
+            else f"remove it, e.g. tr -d '\\000' < {source} > clean.txt"
+        raise InputError(f"{where} holds a NUL byte at column {column}, which text does not; {fix}")
     lines = _BREAK.split(text)
     if lines and lines[-1] == "":  # the break that ends the last line does not start another
         lines.pop()
     return [(line_name(source, n), line) for n, line in enumerate(lines, 1)]
+
+
+def binary_kind(data: bytes, source: str = "") -> str | None:
+    """What a file that is not text is (``"a PNG image"``, ``"a NumPy array (.npy)"``, …),
+    from its first bytes and, for zip archives, its name; None for anything that may be text.
+
+    Cheap: it looks at the first 8 KB only. A file of mostly control bytes with no known
+    signature is ``"binary data"``; a single stray NUL in text is not (that gets its own line).
+    """
+    head = data[:8192]
+    name = source.lower()
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    if head.startswith(b"PK\x03\x04"):  # zip: .npz, a torch.save checkpoint, or any archive
+        member = head[30:30 + int.from_bytes(head[26:28], "little")]
+        if name.endswith(".npz") or member.endswith(b".npy"):
+            return "a NumPy archive (.npz)"
+        if name.endswith((".pt", ".pth", ".ckpt", ".bin")) or b"data.pkl" in head or b"/data/" in head:
+            return "a PyTorch checkpoint"
+        return "a zip archive"
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "a Python pickle (e.g. a PyTorch checkpoint)"
+    if head[:2] == b"BM" and head[6:10] == b"\0\0\0\0":
+        return "a BMP image"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "a WebP image"
+    if len(head) > 262 and head[257:262] == b"ustar":
+        return "a tar archive"
+    if name.endswith(".safetensors") and head[8:10] == b'{"':
+        return "a safetensors checkpoint"
+    if head and not head.startswith(_UTF16_BOMS) and not _looks_utf16(head):
+        controls = sum(head.count(bytes([b])) for b in _CONTROL_BYTES)
+        if controls > max(2, len(head) // 20):  # text has next to none; binary formats plenty
+            return "binary data"
+    return None
+
+
+def _looks_utf16(data: bytes) -> bool:
+    # UTF-16 without a BOM: text in the Latin range has a NUL in every other byte
+    head = data[:4096]
+    pairs = len(head) // 2
+    if pairs < 2:
+        return False
+    even, odd = head[0:pairs * 2:2].count(0), head[1:pairs * 2:2].count(0)
+    return max(even, odd) >= 0.4 * pairs and min(even, odd) <= 0.05 * pairs
 
 
 def decode_text(data: bytes, source: str) -> str:
@@ -137,34 +207,40 @@ def check_text(text, where: str) -> str:
     return text
 
 
-def text_lines(data: bytes, source: str) -> tuple[list[str], list[str]]:
+def text_lines(data: bytes, source: str, expects: str = TEXT_INPUTS) -> tuple[list[str], list[str]]:
     """Texts of a one-text-per-line file or stdin: ``(texts, wheres)``, blank lines skipped."""
     texts, wheres = [], []
-    for where, line in decode_lines(data, source):
+    for where, line in decode_lines(data, source, expects):
         if line.strip():
             texts.append(line)
             wheres.append(where)
     return texts, wheres
 
 
-def jsonl_records(data: bytes, source: str, *, label: bool = False) -> list[tuple[str, dict]]:
+def jsonl_records(data: bytes, source: str, *, label: bool = False,
+                  expects: str = TEXT_INPUTS) -> list[tuple[str, dict]]:
     """``(where, record)`` for each non-blank line of JSONL ``data``, each checked.
 
-    Every record must be an object with a non-empty string "text" (and a "label" when
-    ``label``). Raises InputError naming the line: invalid JSON, not an object, "text"
-    missing, null, not a string or empty, "label" missing.
+    Every record must be an object with a non-empty string "text" (and, when ``label``, a
+    "label" that is a non-empty string or an integer). Raises InputError naming the line:
+    invalid JSON, not an object, "text" missing, null, not a string or empty, "label"
+    missing, null, a boolean, a fraction, a list or an object; and, without a line, for a file
+    that is one JSON document (an array, a pretty-printed object) rather than JSON Lines.
     """
     shape = LABELLED_RECORD if label else TEXT_RECORD
+    lines = decode_lines(data, source, expects)
     records = []
-    for where, line in decode_lines(data, source):
+    for where, line in lines:
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
+            _refuse_json_document(lines, source, shape)
             raise InputError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); "
                              f"each line must be {shape}") from None
         if not isinstance(record, dict):
+            _refuse_json_document(lines, source, shape)
             raise InputError(f"{where}: expected a JSON object, got {_json_type(record)}; each line must be {shape}")
         if "text" not in record:
             raise InputError(f'{where}: no "text" field; each line must be {shape}')
@@ -174,32 +250,105 @@ def jsonl_records(data: bytes, source: str, *, label: bool = False) -> list[tupl
         if not text.strip():  # the rule of --text "": an error, said the JSONL way
             raise InputError(f'{where}: "text" is empty; give some words or drop the line')
         check_text(text, where)  # a \udXXX escape can still smuggle in a lone surrogate
-        if label and "label" not in record:
-            raise InputError(f'{where}: no "label" field; each line must be {shape}')
+        if label:
+            check_label(record, where)
         records.append((where, record))
     return records
+
+
+def check_label(record: dict, where: str):
+    """Raise InputError naming ``where`` unless ``record["label"]`` is a class name (a non-empty
+    string) or a class index (an integer): ``null``, ``true``, ``1.5``, lists and objects
+    would otherwise turn into classes named "None", "True", "1.5", …"""
+    if "label" not in record:
+        raise InputError(f'{where}: no "label" field; each line must be {LABELLED_RECORD}')
+    value = record["label"]
+    if isinstance(value, str) and value.strip() or isinstance(value, int) and not isinstance(value, bool):
+        return
+    what = "empty" if isinstance(value, str) else _json_type(value)
+    if isinstance(value, float):
+        what = f"the fraction {value!r}"
+    elif isinstance(value, bool):
+        what = f"the boolean {json.dumps(value)}"
+    raise InputError(f'{where}: "label" is {what}; give each label as a class name ("positive") '
+                     "or a class index (1)")
+
+
+def _refuse_json_document(lines, source: str, shape: str):
+    # A .json export (json.dump of a list, or an indented object) is one document, not JSON
+    # Lines: say so, with the command that converts it, rather than "line 1: not an object".
+    if source == "stdin" or sum(bool(line.strip()) for _, line in lines) == 0:
+        return
+    try:
+        doc = json.loads("\n".join(line for _, line in lines))
+    except json.JSONDecodeError:
+        return
+    if isinstance(doc, list):
+        raise InputError(f"{source} is one JSON array, not JSON Lines (one {shape} per line); "
+                         f"convert it, e.g. jq -c '.[]' {source} > lines.jsonl")
+    if isinstance(doc, dict):
+        raise InputError(f"{source} is one JSON object spread over several lines, not JSON Lines (one {shape} "
+                         f"per line); convert it, e.g. jq -c . {source} > lines.jsonl")
 
 
 def _json_type(value) -> str:
     return _JSON_TYPES.get(type(value), type(value).__name__)
 
 
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+
+
 def is_jsonl(path) -> bool:
-    """Whether ``path`` is read as JSON lines (``.jsonl`` or ``.jsonl.gz``) rather than one text per line."""
-    return str(path).lower().endswith((".jsonl", ".jsonl.gz"))
+    """Whether ``path`` is read as JSON Lines rather than one text per line: the one rule for
+    every path (run --file, eval/compare/train data, --calibration) is the name, ``.jsonl``,
+    ``.ndjson`` or ``.json``, each optionally gzipped (``.jsonl.gz``)."""
+    name = str(path).lower()
+    return name.removesuffix(".gz").endswith(JSONL_SUFFIXES)
 
 
-def read_texts_from(path) -> tuple[list[str], list[str]]:
-    """Texts of a file: ``(texts, wheres)``; ``.jsonl[.gz]`` by record, anything else by line.
+def jsonl_lookalike(texts: list[str]) -> bool:
+    """Whether every one of ``texts`` (the lines of a file read one text per line) is a JSON
+    object with a "text" field: JSON Lines under another name, whose raw lines would be
+    classified as if they were reviews."""
+    for t in texts:
+        t = t.strip()
+        if not (t.startswith("{") and t.endswith("}")):
+            return False
+        try:
+            record = json.loads(t)
+        except json.JSONDecodeError:
+            return False
+        if not isinstance(record, dict) or "text" not in record:
+            return False
+    return bool(texts)
 
-    Raises InputError for a missing or undecodable file, a bad record, or a file with no text.
+
+def lookalike_hint(path) -> str:
+    """The fix for a file :func:`jsonl_lookalike` flags: the name that makes it JSON Lines."""
+    name = str(path)
+    base = name[:-3] if name.lower().endswith(".gz") else name
+    stem = base.rsplit(".", 1)[0] if "." in base.rsplit("/", 1)[-1] else base
+    return f"rename it {stem}.jsonl{'.gz' if base != name else ''} to read its \"text\" fields"
+
+
+def read_texts_from(path, *, expects: str = TEXT_INPUTS,
+                    notices: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """Texts of a file: ``(texts, wheres)``; JSON Lines by record (:func:`is_jsonl`), anything
+    else by line. A non-JSON-Lines file whose every line is a ``{"text": …}`` object adds a
+    notice to ``notices`` (it is still read line by line: the name decides).
+
+    Raises InputError for a missing, binary or undecodable file (``expects`` says what the
+    path takes), a bad record, or a file with no text.
     """
     data = read_bytes(path)
     if is_jsonl(path):
-        records = jsonl_records(data, str(path))
+        records = jsonl_records(data, str(path), expects=expects)
         texts, wheres = [r["text"] for _, r in records], [w for w, _ in records]
     else:
-        texts, wheres = text_lines(data, str(path))
+        texts, wheres = text_lines(data, str(path), expects)
+        if notices is not None and jsonl_lookalike(texts):
+            notices.append(f"every line of {path} is a {TEXT_RECORD} object, but only .jsonl/.ndjson/.json files "
+                           f"are read as JSON Lines, so each whole line is classified as text; {lookalike_hint(path)}")
     if not texts:
         raise InputError(f"{path} holds no text: give one text per line, or {TEXT_RECORD} per line in .jsonl")
     return texts, wheres

@@ -196,7 +196,8 @@ def run(bundle, stdin, texts, file, images, precision, threads, as_json, remote)
             click.echo(f"{pred.label}\t{pred.probability:.3f}\t{name}")
             continue
         # a text: shortened to one line, then how much of it the model saw and how much it knew
-        seen = f"kept {pred.tokens_kept} of {pred.tokens_total} tokens" if pred.truncated \
+        total = f"{pred.tokens_total}{'+' if pred.tokens_total_is_lower_bound else ''}"
+        seen = f"kept {pred.tokens_kept} of {total} tokens" if pred.truncated \
             else f"{pred.tokens_total} token{'' if pred.tokens_total == 1 else 's'}"
         stats = f"({seen}, {pred.unknown_share:.0%} unknown)"
         click.echo(f"{pred.label}\t{pred.probability:.3f}\t{_one_line(name)}\t{stats}")

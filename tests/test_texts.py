@@ -139,12 +139,15 @@ def test_calibration_and_eval_read_the_same_texts(tmp_path):
     ("latin1.jsonl", '{"text": "good"}\n{"text": "très bon"}\n'.encode("latin-1"), [":2", "0xe8"]),
     ("latin1.jsonl.gz", gzip.compress('{"text": "good"}\r\n{"text": "très"}'.encode("latin-1")), [":2", "0xe8"]),
     ("utf16.txt", "good film\n".encode("utf-16"), ["UTF-16", "iconv -f utf-16"]),
-    ("utf16le.txt", "good film\n".encode("utf-16-le"), [":1", "NUL", "iconv -f utf-16"]),
+    ("utf16le.txt", "good film\n".encode("utf-16-le"), ["UTF-16", "iconv -f utf-16"]),
+    ("utf16be.txt", "good film\n".encode("utf-16-be"), ["UTF-16", "iconv -f utf-16"]),
+    ("nul.txt", b"good film\nbad\0 film\n", [":2", "NUL byte at column 4", "tr -d"]),
     ("broken.jsonl.gz", b"not gzip at all", ["gzip"]),
 ])
 def test_undecodable_files_fail_in_one_line(text_bundle, tmp_path, name, data, needles):
     (tmp_path / name).write_bytes(data)
-    _refused(_cli(["run", text_bundle, "--file", tmp_path / name]), name, *needles)
+    err = _refused(_cli(["run", text_bundle, "--file", tmp_path / name]), name, *needles)
+    assert ("UTF-16" in err) == name.startswith("utf16"), err  # UTF-16 advice only for UTF-16
 
 
 def test_undecodable_stdin_names_the_line(text_bundle):
@@ -265,3 +268,173 @@ def test_image_predictions_carry_no_token_fields(boids_bundle, data_dir):
         digit = z["x_test"][:1].astype(np.float32) / 255.0
     pred = Classifier(boids_bundle).classify_images(digit)[0]
     assert pred.tokens_kept is None and set(pred.to_dict()) == {"label", "index", "probability", "scores"}
+
+
+# -- which files are JSON Lines: the name decides, the same on run, eval/train and calibration --
+
+def _labelled_lines(texts=TEXTS) -> bytes:
+    return "".join(json.dumps({"text": t, "label": "positive" if i % 2 else "negative"}) + "\n"
+                   for i, t in enumerate(texts)).encode()
+
+
+@pytest.mark.parametrize("name", ["a.jsonl", "a.ndjson", "a.json", "A.NDJSON.GZ", "a.json.gz"])
+def test_json_lines_are_read_by_name_on_every_path(text_bundle, tmp_path, name):
+    from swarmedge.datasets import load_labelled
+    from swarmedge.export.samples import load_samples
+
+    data = _labelled_lines()
+    (tmp_path / name).write_bytes(gzip.compress(data) if name.lower().endswith(".gz") else data)
+    path = tmp_path / name
+    assert [r["input"] for r in _rows(_cli(["run", text_bundle, "--file", path, "--json"]))] == TEXTS
+    assert load_labelled(path).inputs == TEXTS and load_samples(path, "text").raw == TEXTS
+    rc, out, err = _cli(["eval", text_bundle, "--data", path])
+    assert rc == 0, err
+
+
+def test_json_lines_under_another_name_are_flagged(text_bundle, tiny_text_ckpt, tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_bytes(_labelled_lines())
+    rc, out, err = _cli(["run", text_bundle, "--file", path])  # read as lines, as the name says, with a notice
+    assert rc == 0 and len(out.splitlines()) == 3 and "rename it" in err and "a.jsonl" in err, err
+    rc, out, err = _cli(["run", text_bundle, "-"], stdin=_labelled_lines())
+    assert rc == 0 and "--file FILE.jsonl" in err, err
+    _refused(_cli(["eval", text_bundle, "--data", path]), "a.txt", "no labels", "rename it")
+    _refused(_cli(["export", tiny_text_ckpt, "--calibration", path, "-o", tmp_path / "x.bundle"]),
+             "a.txt", "rename it")
+    (tmp_path / "plain.txt").write_bytes(b"{not json}\ngood film\n")
+    rc, out, err = _cli(["run", text_bundle, "--file", tmp_path / "plain.txt"])
+    assert rc == 0 and "JSON Lines" not in err, err
+
+
+@pytest.mark.parametrize("doc,needle", [
+    (json.dumps([{"text": t, "label": 1} for t in TEXTS]), "jq -c '.[]'"),
+    (json.dumps({"text": TEXTS[0], "label": 1}, indent=2), "jq -c ."),
+])
+def test_one_json_document_is_not_json_lines(text_bundle, tmp_path, doc, needle):
+    path = tmp_path / "export.json"
+    path.write_text(doc, encoding="utf-8")
+    _refused(_cli(["run", text_bundle, "--file", path]), "export.json", "not JSON Lines", needle)
+    _refused(_cli(["eval", text_bundle, "--data", path]), "export.json", "not JSON Lines", needle)
+
+
+# -- files that are not text at all: named by what they are, with what the path takes ---------
+
+def _binaries(tmp_path) -> dict:
+    import io
+    import pickle
+    import tarfile
+    import zipfile
+
+    from PIL import Image
+
+    out = {}
+    for ext, fmt in (("png", "PNG"), ("jpg", "JPEG"), ("gif", "GIF"), ("bmp", "BMP"), ("webp", "WEBP"),
+                     ("tif", "TIFF")):
+        buf = io.BytesIO()
+        Image.new("L", (28, 28)).save(buf, fmt)
+        out[f"five.{ext}"] = (buf.getvalue(), "image")
+    buf = io.BytesIO()
+    np.save(buf, np.zeros((2, 28, 28), np.uint8))
+    out["five.npy"] = (buf.getvalue(), "NumPy array")
+    buf = io.BytesIO()
+    np.savez(buf, x=np.zeros((2, 28, 28), np.uint8))
+    out["five.npz"] = (buf.getvalue(), "NumPy archive")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("model/data.pkl", b"\x80\x02}q\x00.")
+    out["model.pt"] = (buf.getvalue(), "PyTorch checkpoint")
+    out["old.pt"] = (pickle.dumps({"w": [1.0]}, protocol=2), "pickle")
+    out["reviews.jsonl"] = (gzip.compress(b'{"text": "good"}\n'), "not named .gz")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("a.txt")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"good"))
+    out["reviews.tar"] = (buf.getvalue(), "tar archive")
+    out["blob.bin"] = (bytes(range(256)) * 8, "binary data")
+    return out
+
+
+def test_binary_files_are_named_on_every_text_path(text_bundle, tiny_text_ckpt, tmp_path):
+    for name, (data, kind) in _binaries(tmp_path).items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        runs = [
+            (_cli(["run", text_bundle, "--file", path]), "this bundle classifies text"),
+            (_cli(["run", text_bundle, "-"], stdin=data), "this bundle classifies text"),
+            (_cli(["eval", text_bundle, "--data", path]), "--data takes"),
+            (_cli(["export", tiny_text_ckpt, "--calibration", path, "-o", tmp_path / "x.bundle"]),
+             "text calibration data"),
+        ]
+        for result, takes in runs:
+            err = _refused(result, kind)
+            assert "UTF-8" not in err and "iconv" not in err, (name, err)
+            assert takes in err or "gz" in kind, (name, err)
+
+
+# -- labels: a class name or a class index, anything else names its line ----------------------
+
+@pytest.mark.parametrize("label,problem", [
+    ("null", '"label" is null'), ("true", '"label" is the boolean true'), ("false", "\"label\" is the boolean false"),
+    ("1.5", "\"label\" is the fraction 1.5"), ("1.0", "\"label\" is the fraction 1.0"), ("[1]", '"label" is a list'),
+    ('{"name": "pos"}', '"label" is an object'), ('""', '"label" is empty'),
+])
+def test_labels_must_be_names_or_indices_on_every_path(text_bundle, tmp_path, label, problem):
+    from swarmedge.datasets import load_labelled
+
+    good = json.dumps({"text": "the film was good", "label": 1})
+    path = tmp_path / "mine.ndjson"
+    path.write_text(f"{good}\n\n{{\"text\": \"bad\", \"label\": {label}}}\n", encoding="utf-8")
+    needle = f"mine.ndjson:3: {problem}"
+    _refused(_cli(["eval", text_bundle, "--data", path]), needle, "class name")
+    _refused(_cli(["train", "swarmformer", "--data", path, "--epochs", "1", "-o", tmp_path / "x.pt"]), needle)
+    with pytest.raises(InputError, match=needle):
+        load_labelled(path)
+    assert _rows(_cli(["run", text_bundle, "--file", path, "--json"]))  # texts need no label
+
+
+def test_imdb_files_need_index_labels(tmp_path):
+    from swarmedge.datasets.imdb import load_imdb
+
+    path = tmp_path / "imdb_test.jsonl"
+    path.write_text('{"text": "good", "label": 1}\n{"text": "bad", "label": "negative"}\n', encoding="utf-8")
+    with pytest.raises(InputError, match="imdb_test.jsonl:2: \"label\" is 'negative'; IMDB files label"):
+        load_imdb("test", tmp_path)
+
+
+# -- long texts: only what truncation keeps is tokenized, with the same tokens ---------------
+
+@pytest.mark.parametrize("seq_len", [64, 256])
+@pytest.mark.parametrize("truncation", ["head", "head-tail"])
+def test_sliced_long_texts_give_identical_tokens(zoo_small_bundle, data_dir, monkeypatch, seq_len, truncation):
+    import swarmedge.runtimes.text as text
+
+    with gzip.open(data_dir / "imdb_test.jsonl.gz", "rt", encoding="utf-8") as f:
+        reviews = [json.loads(line)["text"] for _, line in zip(range(1500), f)]
+    enc = TextEncoder(Bundle.open(zoo_small_bundle).read_text("tokenizer.json"), seq_len, truncation=truncation)
+    whole, whole_stats = enc.encode_with_stats(reviews)
+    assert not any(s.total_is_lower_bound for s in whole_stats)  # real reviews never take the sliced path
+    monkeypatch.setattr(text, "LONG_TEXT_CHARS", 0)  # slice every review, from the smallest slices
+    monkeypatch.setattr(text, "_FIRST_SLICE", 1)
+    sliced, sliced_stats = enc.encode_with_stats(reviews)
+    assert sum(s.total_is_lower_bound for s in sliced_stats) > 20
+    np.testing.assert_array_equal(sliced, whole)
+    for w, s in zip(whole_stats, sliced_stats):
+        assert (s.kept, s.unknown) == (w.kept, w.unknown) and s.total <= w.total
+
+
+def test_huge_text_costs_megabytes_and_says_its_count_is_a_lower_bound(zoo_small_bundle):
+    # peak memory from VmHWM: ru_maxrss would carry pytest's own across fork and exec
+    code = ("import json, re, sys\n"
+            "from swarmedge.runtimes import Classifier\n"
+            "text = ' '.join(['A wonderful, moving film that I will watch again. <br /><br />Dull end.'] * 170000)\n"
+            "pred = Classifier(sys.argv[1]).classify_texts([text])[0]\n"
+            "rss = int(re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1)) / 1024\n"
+            "print(json.dumps({**pred.to_dict(), 'rss_mb': rss}))")
+    r = subprocess.run([sys.executable, "-c", code, str(zoo_small_bundle)], capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+    row = json.loads(r.stdout)
+    assert row["tokens_total_is_lower_bound"] and row["tokens_kept"] < row["tokens_total"]
+    assert row["rss_mb"] < 600, row["rss_mb"]  # the whole 12 MB text tokenized took 1.5 GB
+    rc, out, err = _device(["run", zoo_small_bundle, "-"], stdin=b"good " * 30000)  # over LONG_TEXT_CHARS
+    assert rc == 0 and "tokens, 0% unknown)" in out and "+ tokens" in out, (out, err)

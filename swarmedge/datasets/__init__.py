@@ -12,6 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from swarmedge.errors import InputError
+from swarmedge.runtimes.textfiles import LABELLED_RECORD
+
+# What --data takes, said when it is given an image, an array or another binary file.
+LABELLED_INPUTS = (f"--data takes mnist, imdb, a .jsonl of {LABELLED_RECORD} lines, "
+                   "or a folder of images in one sub-folder per label (e.g. digits/5/a.png)")
 
 
 @dataclass
@@ -76,8 +81,14 @@ def load_labelled(path: Path) -> Dataset:
         images = load_images([f for f, _ in files], notes, source=str(path))
         return Dataset(images, np.array([i for _, i in files], dtype=np.int64), classes, "images", str(path), notes)
     from swarmedge.datasets.imdb import read_jsonl
+    from swarmedge.runtimes.textfiles import is_jsonl, jsonl_lookalike, lookalike_hint, read_bytes, text_lines
 
-    texts, raw = read_jsonl(path)
+    if not is_jsonl(path):  # the one naming rule: one text per line, which carries no labels
+        texts = text_lines(read_bytes(path), str(path), LABELLED_INPUTS)[0]
+        fix = lookalike_hint(path) if jsonl_lookalike(texts) else f"give {LABELLED_RECORD} per line in a .jsonl"
+        raise InputError(f"{path} is read one text per line (only .jsonl/.ndjson/.json are JSON Lines), "
+                         f"which gives no labels; {fix}")
+    texts, raw = read_jsonl(path, expects=LABELLED_INPUTS)
     def order(name: str):  # numeric labels in numeric order, then the rest alphabetically
         numeric = name.lstrip("-").isdigit()
         return (not numeric, int(name) if numeric else 0, name)

@@ -6,24 +6,41 @@ from pathlib import Path
 
 from swarmedge.datasets.sources import RemoteFile, fetch, search_dirs
 from swarmedge.errors import InputError
-from swarmedge.runtimes.textfiles import LABELLED_RECORD, decode_text, jsonl_records, read_bytes
+from swarmedge.runtimes.textfiles import LABELLED_RECORD, TEXT_INPUTS, decode_text, jsonl_records, read_bytes
 
 TARBALL = RemoteFile("aclImdb_v1.tar.gz", ("https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",),
                      md5="7c2ac02c03563afcf9b574c7e56c153a")  # the md5 the dataset's users publish
 _MEMBER = re.compile(r"aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 
 
-def read_jsonl(path: Path) -> tuple[list[str], list]:
+def read_jsonl(path: Path, expects: str = TEXT_INPUTS) -> tuple[list[str], list]:
     """``(texts, labels)`` of a ``{"text": …, "label": …}``-per-line file, optionally gzipped.
 
     Read by the one text policy (``swarmedge.runtimes.textfiles``): UTF-8 with or without a
     BOM, LF or CRLF, blank lines skipped. Raises InputError naming the file and line for
     bytes that are not UTF-8, invalid JSON, a line that is not an object, a "text" that is
-    missing, null, not a string or empty, or a missing "label"; and for a file with no records.
+    missing, null, not a string or empty, or a "label" that is missing or neither a string
+    nor an integer; and for a binary file (``expects`` says what the path takes) or one
+    with no records.
     """
-    records = jsonl_records(read_bytes(path), str(path), label=True)
+    records = _records(path, expects)
+    return [r["text"] for _, r in records], [r["label"] for _, r in records]
+
+
+def _records(path: Path, expects: str = TEXT_INPUTS) -> list[tuple[str, dict]]:
+    records = jsonl_records(read_bytes(path), str(path), label=True, expects=expects)
     if not records:
         raise InputError(f"{path} holds no records: give one {LABELLED_RECORD} per line")
+    return records
+
+
+def _imdb_jsonl(path: Path) -> tuple[list[str], list[int]]:
+    # IMDB files label by index (0 negative, 1 positive): anything else names its line
+    records = _records(path)
+    for where, r in records:
+        if r["label"] not in (0, 1):
+            raise InputError(f'{where}: "label" is {r["label"]!r}; IMDB files label negative 0 and positive 1 '
+                             "(for your own label names use --data FILE.jsonl instead of imdb)")
     return [r["text"] for _, r in records], [r["label"] for _, r in records]
 
 
@@ -65,11 +82,11 @@ def load_imdb(split: str, data: Path | None = None, download: bool = True) -> tu
         raise ValueError(f"split must be train or test, got {split!r}")
     if data is not None and Path(data).is_file():
         p = Path(data)
-        return _from_tar(p, split) if p.name.endswith((".tar.gz", ".tgz")) else read_jsonl(p)
+        return _from_tar(p, split) if p.name.endswith((".tar.gz", ".tgz")) else _imdb_jsonl(p)
     for base in search_dirs(data):  # every format in one place before the next place
         for name in (f"imdb_{split}.jsonl.gz", f"imdb_{split}.jsonl"):
             if (base / name).is_file():
-                return read_jsonl(base / name)
+                return _imdb_jsonl(base / name)
         for root in (base / "aclImdb", base):
             if (root / split / "pos").is_dir():
                 return _from_folder(root, split)
