@@ -168,13 +168,38 @@ class Classifier:
                         tokens_total_is_lower_bound=t.total_is_lower_bound)
                 for p, t in zip(preds, stats)]
 
-    def classify_images(self, images: np.ndarray) -> list[Prediction]:
+    def classify_images(self, images) -> list[Prediction]:
+        """One :class:`Prediction` per digit, each read as ``run --image``/``--file`` reads it.
+
+        ``images`` is any of:
+
+        - an array (or nested list) of digits: (N, 784), (N, 28, 28), (N, 1, 28, 28),
+          (N, 28, 28, 1), or one digit as (28, 28), (784,) or (28, 28, 1); uint8 (or other
+          integer) 0..255, or float 0..1 (floats up to 255 are read as 0..255). Light on dark
+          or dark on light, framed or not: each digit is levelled and framed as MNIST was
+          (``runtimes.images.digits_from_array``); MNIST-ready digits go through unchanged;
+        - a path (str or ``os.PathLike``) to an image file (PNG, JPEG, any format Pillow
+          decodes) or a .npy/.npz holding one digit (``runtimes.images.load_image``);
+        - a list of such paths (``runtimes.images.load_images``).
+
+        What was done to an input (EXIF rotation, inversion, framing, ...) is logged on the
+        ``swarmedge.images`` logger, as other library notices are. Raises InputError (one
+        line) for a text bundle, another layout or dtype, negative, NaN or above-255 values,
+        a missing, undecodable or oversized file, and a blank digit or a filled shape.
+        """
+        import os
+
+        from swarmedge.runtimes.images import digits_from_array, images_to_boids, load_image, load_images
+
         if self.kind != "boids":
             raise InputError("this bundle classifies text: pass --text, not --image")
-        from swarmedge.runtimes.images import images_to_boids
-
+        if isinstance(images, (str, os.PathLike)):
+            images = load_image(images)[None]
+        elif isinstance(images, (list, tuple)) and images and all(isinstance(p, (str, os.PathLike)) for p in images):
+            images = load_images(images)
+        else:
+            images = digits_from_array(images, "images")
         pre = self.bundle.manifest["preprocessing"]
-        images = np.asarray(images)
 
         def feeds(s):
             boids, lengths = images_to_boids(images[s], pre["threshold"], pre["habitat_scaling"])

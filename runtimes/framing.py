@@ -24,6 +24,12 @@ LEVELS_SLACK = 0.05
 # Ink for the bounding box: above this share of the darkest-to-brightest range, so JPEG
 # ringing and scanner noise do not widen the box (MNIST's boxes are the same at 0 and 0.1).
 BOX_LEVEL = 0.1
+# Stroke-like or not (see shape_problem, measured on MNIST and marker-thick MNIST digits):
+SHEET_EDGE = 0.9  # ink on this share of its box's edge: a sheet (MNIST max 0.53, 7 px marker 0.82)
+FLAT = 0.3  # a box less tall than this times its width is a dash (MNIST min 0.4)
+SOLID_FILL = 0.8  # ink filling this share of its box (MNIST max 0.78 where the box is not a "1")
+SOLID_DEPTH = 6  # ... and holding a solid 11x11 square (MNIST at most 9x9): a dot or a block
+SHEET_INSET = 0.05  # share of a sheet's sides dropped: its edge blurs into the desk
 
 
 def ink_on_dark(grey: np.ndarray, alpha: np.ndarray | None = None) -> tuple[np.ndarray | None, list[Step]]:
@@ -51,7 +57,10 @@ def ink_on_dark(grey: np.ndarray, alpha: np.ndarray | None = None) -> tuple[np.n
     if inverted:
         grey = 1.0 - grey
         steps.append(("invert", "inverted a dark digit on a light background"))
-    floor = 1.0 - background if inverted else background
+    border = _border(grey)
+    # The background's own noise (a desk's texture, sensor noise, JPEG) is not ink either: the
+    # floor is the border's median plus 4 robust standard deviations (1.4826 MAD).
+    floor = float(np.median(border)) + 4 * 1.4826 * float(np.median(np.abs(border - np.median(border))))
     if floor <= LEVELS_SLACK and float(grey.max()) >= 1.0 - LEVELS_SLACK:
         return grey, steps  # black background, full-strength ink: MNIST's levels already
     ink = np.clip(grey - floor, 0.0, None)
@@ -67,7 +76,7 @@ def _border(a: np.ndarray) -> np.ndarray:
     return np.concatenate([a[:w].ravel(), a[-w:].ravel(), a[:, :w].ravel(), a[:, -w:].ravel()])
 
 
-def frame_like_mnist(ink: np.ndarray) -> tuple[np.ndarray, list[Step]]:
+def frame_like_mnist(ink: np.ndarray, _again: bool = True) -> tuple[np.ndarray, list[Step]]:
     """(28, 28) float32 in 0..1: ``ink`` ((H, W) light on black, 0..1, not blank) framed as MNIST was.
 
     The ink's bounding box is scaled (Pillow, Lanczos: anti-aliased like MNIST) so its long
@@ -101,6 +110,11 @@ def frame_like_mnist(ink: np.ndarray) -> tuple[np.ndarray, list[Step]]:
     out = np.zeros((SIZE, SIZE), dtype=np.float32)
     out[top:top + h, left:left + w] = crop
     how = f"scaled its {r1 - r0}x{c1 - c0} px to {h}x{w}" if (h, w) != (r1 - r0, c1 - c0) else "cropped it"
+    top_, bottom, left_, right = _ink_box(out)
+    if _again and not _already_framed(out, max(bottom - top_, right - left_)):
+        # Faint halo (JPEG ringing) widened the box and vanished in the resampling: frame the
+        # result once more, so that reading a framed digit again leaves it as it is.
+        out = frame_like_mnist(out, _again=False)[0]
     return out, [("frame", f"framed the digit like MNIST: {how}, centred by mass in 28x28")]
 
 
@@ -113,12 +127,96 @@ def _already_framed(ink: np.ndarray, long_side: int) -> bool:
     return abs(long_side - BOX) <= 1 and abs(com_r - CENTRE) <= 1 and abs(com_c - CENTRE) <= 1
 
 
+class NotADigit(ValueError):
+    """The ink is a filled shape (a dot, a bar, a block, a sheet of paper), not strokes: no
+    digit to classify. The message says so in words for the user; callers prefix the name."""
+
+
 def mnist_digit(grey: np.ndarray, alpha: np.ndarray | None = None) -> tuple[np.ndarray | None, list[Step]]:
     """(28, 28) float32 0..1 light-on-dark MNIST-framed digit from a displayed grey picture
     ((H, W) float 0..1), and the steps taken; ``None`` for a blank picture. See
-    :func:`ink_on_dark` and :func:`frame_like_mnist`."""
+    :func:`ink_on_dark` and :func:`frame_like_mnist`.
+
+    When the ink is not stroke-like (:func:`shape_problem`) and covers the edges of its box
+    (a light sheet of paper photographed on a darker desk: the border is the desk, so the
+    sheet reads as ink), the sheet is cropped (minus ``SHEET_INSET`` of its sides, where
+    its edge blurs into the desk) and read again on its own: the digit on it becomes the
+    ink. Raises :class:`NotADigit` when what is left is still a filled shape or blank.
+    """
     ink, steps = ink_on_dark(grey, alpha)
     if ink is None:
         return None, steps
     digit, framed = frame_like_mnist(ink)
-    return digit, steps + framed
+    problem = shape_problem(digit)
+    if problem is None:
+        return digit, steps + framed
+    if problem != "sheet":
+        raise NotADigit(_NOT_A_DIGIT.format(problem))
+    r0, r1, c0, c1 = _ink_box(ink, 0.5)  # the sheet is full ink: its box should not follow the desk's noise
+    dr, dc = int(np.ceil(SHEET_INSET * (r1 - r0))), int(np.ceil(SHEET_INSET * (c1 - c0)))
+    sheet = np.asarray(grey if alpha is None or np.ptp(grey) >= MIN_CONTRAST else alpha,
+                       dtype=np.float32)[r0 + dr:r1 - dr, c0 + dc:c1 - dc]
+    if min(sheet.shape) < 3:
+        raise NotADigit(_NOT_A_DIGIT.format("a dot or a block"))
+    ink, sheet_steps = ink_on_dark(sheet)
+    if ink is None:
+        raise NotADigit(_NOT_A_DIGIT.format("a block or a sheet with nothing on it"))
+    digit, framed = frame_like_mnist(ink)
+    problem = shape_problem(digit)
+    if problem is not None:
+        raise NotADigit(_NOT_A_DIGIT.format("a sheet or a block" if problem == "sheet" else problem))
+    found = [("sheet", f"read the digit on a light sheet ({r1 - r0}x{c1 - c0} px) found on a darker background")]
+    border = _border(ink)
+    if float(border.max()) > 0.5:  # ink at the crop's edge: the desk, the sheet's edge or a cut-off digit
+        found.append(("edge", "ink touches the edge of the sheet: if the answer looks wrong, crop the picture "
+                              "to the digit"))
+    kept = [s for s in steps if s[0] == "alpha"]  # the first levels were the desk's, not the sheet's
+    return digit, kept + found + sheet_steps + framed
+
+
+_NOT_A_DIGIT = "looks like a filled shape ({}), not a handwritten digit: crop the picture to the digit"
+
+
+def _ink_box(ink: np.ndarray, level: float = BOX_LEVEL) -> tuple[int, int, int, int]:
+    rows = np.flatnonzero((ink > level).any(axis=1))
+    cols = np.flatnonzero((ink > level).any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def shape_problem(digit: np.ndarray) -> str | None:
+    """``None`` when a framed digit ((28, 28), light on black) is made of strokes, else what it
+    looks like: ``"sheet"`` (ink covering the edges of its box all round), ``"a dash"`` (a
+    flat bar) or ``"a dot or a block"`` (a solid blob). Thresholds from measurement
+    (docs/IMAGES.md): ink = pixels above 0.5 (the boids), box = pixels above ``BOX_LEVEL``.
+
+    On the 70,000 MNIST digits, and the same digits drawn with markers 2 to 7 px thick
+    (28 px scale), ink covers at most 53% (MNIST) and 82% (7 px marker) of its box's edge,
+    the box is at least 0.4 as tall as wide, and no digit both fills ``SOLID_FILL`` of a
+    box at least half as wide as tall and holds a solid square ``2 * SOLID_DEPTH - 1`` px
+    across. Boxes under half as wide as tall are lines, read as "1"s.
+    """
+    mask = digit > 0.5
+    r0, r1, c0, c1 = _ink_box(digit)
+    box = mask[r0:r1, c0:c1]
+    h, w = box.shape
+    if h < FLAT * w:
+        return "a dash or a line"
+    if w < 0.5 * h:
+        return None  # a vertical stroke: a "1", however solid
+    edge = np.concatenate([box[0], box[-1], box[1:-1, 0], box[1:-1, -1]])
+    if float(edge.mean()) >= SHEET_EDGE:
+        return "sheet"
+    if float(box.mean()) >= SOLID_FILL and _depth(mask) >= SOLID_DEPTH:
+        return "a dot or a block"
+    return None
+
+
+def _depth(mask: np.ndarray) -> int:
+    # How many 3x3 erosions the mask survives: a solid square 2d-1 px across survives d-1.
+    d = 0
+    while mask.any() and d < SIZE:
+        p = np.pad(mask, 1)
+        mask = (p[1:-1, 1:-1] & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
+                & p[:-2, :-2] & p[:-2, 2:] & p[2:, :-2] & p[2:, 2:])
+        d += 1
+    return d

@@ -25,6 +25,8 @@ def load_array(path: Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"file not found: {path}")
+    if path.suffix.lower() not in (".npy", ".npz"):  # np.load would try to unpickle anything else
+        raise InputError(f"{path} is not a .npy or .npz file: arrays of digits are read from .npy/.npz (np.save)")
     try:
         if path.suffix.lower() == ".npz":
             with np.load(path, allow_pickle=False) as z:

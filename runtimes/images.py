@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from swarmedge.errors import InputError
-from swarmedge.runtimes.framing import MIN_CONTRAST, SIZE, mnist_digit
+from swarmedge.runtimes.framing import MIN_CONTRAST, SIZE, NotADigit, mnist_digit
 from swarmedge.runtimes.image_arrays import as_digit_stack, load_array
 from swarmedge.runtimes.image_decode import decode_image, image_suffixes
 
@@ -29,7 +29,8 @@ JUNK_DIRS = frozenset({"__MACOSX", "__pycache__"})
 _SUMMARY = {  # step kind -> how a folder's or array's one-line notice counts it
     "exif": "EXIF-rotated", "frames": "first frame used", "alpha": "transparency on white",
     "mode": "colour to grey", "invert": "inverted", "levels": "background removed",
-    "frame": "framed like MNIST",
+    "frame": "framed like MNIST", "sheet": "digit read on a light sheet", "edge": "ink at the sheet's edge",
+    "scale": "scale read", "skip": "not a digit (zeros)",
 }
 _BLANK = f"no pixel stands out from the background by {MIN_CONTRAST:.0%} or more, so there is nothing to classify"
 _log = logging.getLogger("swarmedge.images")
@@ -48,7 +49,8 @@ def load_image(path: Path, notices: list[str] | None = None) -> np.ndarray:
     if path.suffix.lower() in ARRAY_SUFFIXES:
         digits = read_image_array(path, notices)
         if len(digits) != 1:
-            raise InputError(f"{path} holds {len(digits)} images; --image takes one (pass the file with --file)")
+            raise InputError(f"{path} holds {len(digits)} images; one image is wanted here "
+                             "(with run, pass the file with --file to classify them all)")
         return digits[0]
     digit, steps = _digit_from_file(path)
     if steps:
@@ -56,28 +58,49 @@ def load_image(path: Path, notices: list[str] | None = None) -> np.ndarray:
     return digit
 
 
-def load_images(paths, notices: list[str] | None = None, source: str | None = None) -> np.ndarray:
+def load_images(paths, notices: list[str] | None = None, source: str | None = None,
+                counts: list[int] | None = None) -> np.ndarray:
     """(N, 28, 28) float32 in 0..1 from image files, each read as by :func:`load_image`.
 
-    With ``source`` (a folder's name) the notices are one line of counts for all the files;
-    without, one line per file that needed any step. Raises InputError naming the first file
-    that cannot be read, or when ``paths`` is empty.
+    With ``source`` (the folder the files are in) the notices are one line of counts for all
+    the files, and array files are named by their path relative to ``source`` (``5/a.npy``).
+    An array file there may hold several digits when the caller passes a ``counts`` list,
+    which gets the number of digits each file gave (to repeat a folder's label); without
+    it, such a file is refused. Without ``source``, one notice line per file that needed
+    any step, and each .npy/.npz must hold one digit. Raises InputError naming the first
+    file that cannot be read, or when ``paths`` is empty.
     """
     paths = [Path(p) for p in paths]
     if not paths:
         raise InputError(f"{source or 'the input'} holds no images")
     if source is None:
         return np.stack([load_image(p, notices) for p in paths])
-    digits, counts = [], Counter()
+    digits, per_file, counts_by_kind = [], [], Counter()
     for p in paths:
         if p.suffix.lower() in ARRAY_SUFFIXES:
-            digits.append(load_image(p, notices))
+            name = _relative(p, source)
+            arr = digits_from_array(load_array(p), name, notices)
+            if len(arr) != 1 and counts is None:
+                raise InputError(f"{p} holds {len(arr)} images; here each file must be one image: "
+                                 "save one .npy (or PNG) per digit")
+            digits.extend(arr)
+            per_file.append(len(arr))
             continue
         digit, steps = _digit_from_file(p)
-        counts.update({kind for kind, _ in steps})
+        counts_by_kind.update({kind for kind, _ in steps})
         digits.append(digit)
-    _tell_counts(notices, source, len(paths), counts)
+        per_file.append(1)
+    _tell_counts(notices, source, len(paths), counts_by_kind)
+    if counts is not None:
+        counts.extend(per_file)
     return np.stack(digits)
+
+
+def _relative(path: Path, folder) -> str:
+    try:
+        return path.relative_to(folder).as_posix()
+    except ValueError:
+        return path.name
 
 
 def read_image_array(path: Path, notices: list[str] | None = None, blank: str = "error") -> np.ndarray:
@@ -105,7 +128,12 @@ def digits_from_array(arr, name: str = "array", notices: list[str] | None = None
     out = np.empty_like(stack)
     counts: Counter = Counter()
     for i, image in enumerate(stack):
-        digit, steps = mnist_digit(image)
+        try:
+            digit, steps = mnist_digit(image)
+        except NotADigit as exc:
+            if blank != "zeros":
+                raise InputError(f"{name}[{i}] {exc}") from None
+            digit, steps = None, [("skip", "")]
         if digit is None:
             if blank != "zeros":
                 raise InputError(f"{name}[{i}] is blank: {_BLANK}")
@@ -142,7 +170,10 @@ def image_files(folder: Path, recursive: bool = False, notices: list[str] | None
 
 def _digit_from_file(path: Path):
     picture = decode_image(path)
-    digit, steps = mnist_digit(picture.grey, picture.alpha)
+    try:
+        digit, steps = mnist_digit(picture.grey, picture.alpha)
+    except NotADigit as exc:
+        raise InputError(f"{path} {exc}") from None
     if digit is None:
         raise InputError(f"{path} is blank: {_BLANK}")
     return digit, picture.steps + steps

@@ -45,6 +45,8 @@ def classify(
     if texts or stdin is not None:
         raise InputError("this bundle classifies digit images: pass --image or --file, not text")
     if file:
+        if Path(file).suffix.lower() not in (".npy", ".npz"):
+            raise InputError(_not_an_array(Path(file)))
         arr = read_image_array(file, notices)
         names = [f"{file.name}[{i}]" for i in range(len(arr))]
     else:
@@ -75,6 +77,15 @@ def guessing_notice(where: str, pred: Prediction) -> str | None:
         return (f"{where}: {pred.unknown_share:.0%} of its tokens are unknown to the model's vocabulary, "
                 "so this prediction is a guess (another language, or mostly emoji or symbols?)")
     return None
+
+
+def _not_an_array(file: Path) -> str:
+    from swarmedge.runtimes.images import image_suffixes
+
+    if file.suffix.lower() in image_suffixes():
+        return f"{file} is an image: --file on a digit bundle takes a .npy/.npz array; pass it with --image {file}"
+    return (f"{file}: --file on a digit bundle takes a .npy/.npz array of digits (N x 28 x 28 or N x 784); "
+            "pass image files with --image")
 
 
 def read_image_array(path: Path, notices: list[str] | None = None) -> np.ndarray:

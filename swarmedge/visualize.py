@@ -63,6 +63,7 @@ def swarm_animation(model: Path, image: np.ndarray, out: Path, fps: int = 3) -> 
         raise InputError(f"{out}: write a .gif (or .mp4 where ffmpeg is installed)")
     if suffix == ".mp4" and shutil.which("ffmpeg") is None:
         raise InputError("writing .mp4 needs ffmpeg (apt-get install ffmpeg); or write a .gif")
+    output_folder(out)
     trajs, config = trajectories(model, image)
     targets = class_targets(config)
     steps = next(iter(trajs.values())).shape[0]
@@ -89,7 +90,7 @@ def swarm_animation(model: Path, image: np.ndarray, out: Path, fps: int = 3) -> 
         return scatters
 
     anim = animation.FuncAnimation(fig, frame, frames=steps, interval=1000 // fps)
-    tmp = out.with_name(f".{out.name}.tmp{suffix}")
+    tmp = out.with_name(f".{out.name}.tmp{suffix}")  # written whole, then renamed: no half GIF
     try:
         writer = animation.PillowWriter(fps=fps) if suffix == ".gif" else animation.FFMpegWriter(fps=fps)
         anim.save(str(tmp), writer=writer)
@@ -141,5 +142,16 @@ def vector_fields(model: Path, out: Path, grid: int = 17, z: float = 0.0) -> Pat
         ax.set_title(name)
         ax.set_aspect("equal")
     fig.suptitle(f"block 1 on the plane z = {z:g} (x: column, y: -row); stars: class targets")
+    output_folder(Path(out))
     write_bytes(Path(out), png(fig))
     return Path(out)
+
+
+def output_folder(out: Path) -> None:
+    """Create ``out``'s folder (and its parents) if missing, as ``export``/``profile`` do.
+
+    Raises InputError (one line) when it cannot be made: a file in the way, no permission."""
+    try:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot write {out}: cannot create its folder ({exc.strerror or exc})") from None

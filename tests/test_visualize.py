@@ -40,3 +40,21 @@ def test_visualize_errors(boids_bundle, text_bundle, tmp_path):
     for args, needle in cases:
         r = runner.invoke(cli, args)
         assert r.exit_code != 0 and needle in r.output, (args, r.output)
+
+
+def test_visualize_creates_missing_folders(boids_bundle, tiny_boids_ckpt, data_dir, tmp_path):
+    with np.load(data_dir / "mnist.npz") as z:
+        Image.fromarray(z["x_test"][8]).save(tmp_path / "five.png")
+    runner = CliRunner()
+    gif = tmp_path / "missing" / "dir" / "v.gif"
+    r = runner.invoke(cli, ["visualize", str(boids_bundle), "--image", str(tmp_path / "five.png"), "-o", str(gif)])
+    assert r.exit_code == 0 and gif.is_file(), r.output
+    assert [p.name for p in gif.parent.iterdir()] == ["v.gif"]  # no temporary file left beside it
+    png = tmp_path / "other" / "dir" / "f.png"
+    r = runner.invoke(cli, ["visualize", str(tiny_boids_ckpt), "--fields", "-o", str(png)])
+    assert r.exit_code == 0 and png.is_file(), r.output
+    (tmp_path / "a_file").write_text("in the way")
+    for args in (["visualize", str(boids_bundle), "--image", str(tmp_path / "five.png")],
+                 ["visualize", str(tiny_boids_ckpt), "--fields"]):
+        r = runner.invoke(cli, [*args, "-o", str(tmp_path / "a_file" / "v.gif")])
+        assert r.exit_code == 2 and "cannot create its folder" in r.output and "Traceback" not in r.output, r.output

@@ -98,6 +98,20 @@ def ink_scan(a, stem, rng):
     return _save(np.round(rgb).astype(np.uint8), stem.with_suffix(".jpg"), quality=90)
 
 
+def sheet_on_desk(a, stem, rng):
+    # A photo of white paper on a darker desk: the picture's border is the desk, not the page.
+    from PIL import Image
+
+    d = np.asarray(Image.fromarray(a).resize((56, 56), Image.Resampling.BICUBIC)) / 255.0
+    desk = 0.25 + rng.normal(0, 0.02, (112, 112))
+    h, w = rng.integers(72, 96, size=2)
+    top, left = rng.integers(2, 112 - h - 2), rng.integers(2, 112 - w - 2)
+    desk[top:top + h, left:left + w] = 0.88 + rng.normal(0, 0.01, (h, w))  # the sheet
+    r, c = top + rng.integers(6, h - 56 - 6 + 1), left + rng.integers(6, w - 56 - 6 + 1)
+    desk[r:r + 56, c:c + 56] -= 0.7 * d  # dark ink on the sheet
+    return _save(np.round(np.clip(desk, 0, 1) * 255).astype(np.uint8), stem.with_suffix(".jpg"), quality=90)
+
+
 VARIANTS = {
     "plain 28x28 PNG": plain,
     "JPEG, EXIF orientation 6": exif_jpeg(6),
@@ -109,6 +123,7 @@ VARIANTS = {
     "3x digit off-centre in 112x112": enlarged,
     "dark on light PNG": dark_on_light,
     "blue ink on cream paper, RGB JPEG": ink_scan,
+    "digit on a light sheet on a dark desk, JPEG": sheet_on_desk,
 }
 BASELINE = "plain 28x28 PNG"
 

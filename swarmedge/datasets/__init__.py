@@ -78,8 +78,10 @@ def load_labelled(path: Path) -> Dataset:
         files = [(f, i) for i, c in enumerate(classes) for f in image_files(path / c, recursive=True, notices=notes)]
         if not files:
             raise InputError(f"{path} needs one sub-folder of images per label (e.g. {path}/5/a.png)")
-        images = load_images([f for f, _ in files], notes, source=str(path))
-        return Dataset(images, np.array([i for _, i in files], dtype=np.int64), classes, "images", str(path), notes)
+        counts: list[int] = []  # a .npy in a class folder may hold several digits of that class
+        images = load_images([f for f, _ in files], notes, source=str(path), counts=counts)
+        labels = np.repeat(np.array([i for _, i in files], dtype=np.int64), counts)
+        return Dataset(images, labels, classes, "images", str(path), notes)
     from swarmedge.datasets.imdb import read_jsonl
     from swarmedge.runtimes.textfiles import is_jsonl, jsonl_lookalike, lookalike_hint, read_bytes, text_lines
 
