@@ -32,7 +32,8 @@ def load_samples(path: Path, kind: str) -> Samples:
     from swarmedge.runtimes.images import image_files, load_images, read_image_array
 
     if path.is_dir():
-        return Samples(load_images(image_files(path, recursive=True), source=str(path)), str(path))
+        # counts: a .npy of several digits in the folder is read whole (no labels to repeat here)
+        return Samples(load_images(image_files(path, recursive=True), source=str(path), counts=[]), str(path))
     if not name.endswith((".npy", ".npz")):
         raise InputError(f"{path}: image calibration data must be a .npy/.npz of digits "
                          "(N x 28 x 28 or N x 784) or a folder of images")
