@@ -6,10 +6,11 @@ activation scale per tensor, i.e. per batch, so an input's int8 scores used to c
 its neighbours (``../shared/cases/int8-result-depends-on-batch``); boid inputs were also
 padded to the longest swarm in the batch. One input per ``session.run`` removes both
 causes. onnxruntime releases the GIL inside ``run``, so a thread pool over one session with
-one intra-op thread each keeps every core busy: measured on SwarmFormer Small int8 (2-core
-Xeon), 2 workers at batch 1 ran 742 reviews/s against 651/s for batch 32 on 2 intra-op
-threads (``make bench`` repeats this side by side). One intra-op thread per run also makes
-the result independent of the thread count.
+one intra-op thread each keeps every core busy: measured on an idle 2-core Xeon, 2 workers
+at batch 1 ran SwarmFormer Small int8 at 719 reviews/s against 635/s for batch 32 on 2
+intra-op threads, and the boid model at 1,817 against 1,039 digits/s (``make bench``
+repeats this side by side). One intra-op thread per run also makes the result independent
+of the thread count.
 """
 
 import os
