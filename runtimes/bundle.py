@@ -34,7 +34,10 @@ class Bundle:
 
     @property
     def default_precision(self) -> str:
-        return "int8" if "int8" in self.precisions else "fp32"
+        """int8 when the bundle has it, unless export measured it disagreeing with fp32 (an int8
+        model kept with ``--allow-mismatch``): then fp32, and ``--precision int8`` asks for it."""
+        agreement = self.manifest.get("int8_vs_fp32") or {}
+        return "int8" if "int8" in self.precisions and agreement.get("ok", True) else "fp32"
 
     @property
     def labels(self) -> list[str]:

@@ -1,11 +1,14 @@
 """Classify texts or digit images with a bundle: preprocessing, validation, batching."""
 
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from swarmedge.errors import InputError
 from swarmedge.runtimes.bundle import Bundle
+
+MAX_THREADS = 256  # the CLI's bound too: more workers than that only thrash
 
 
 @dataclass(frozen=True)
@@ -64,13 +67,14 @@ class Classifier:
     def __init__(self, bundle, precision: str | None = None, threads: int | None = None, batch_size: int = 64):
         from swarmedge.runtimes.batching import PerInputRunner, default_workers
 
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-            raise InputError(f"threads must be a positive integer, got {threads!r}")
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                    or not 1 <= threads <= MAX_THREADS):
+            raise InputError(f"threads must be an integer in 1..{MAX_THREADS}, got {threads!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.bundle = bundle if isinstance(bundle, Bundle) else Bundle.open(bundle)
         m = self.bundle.manifest
-        self.precision = precision or self.bundle.default_precision
+        self.precision = self.bundle.default_precision if precision is None else precision
         self.session = self.bundle.session(self.precision, threads=1)
         self.kind = m["preprocessing"]["kind"]
         self.input_names = [i["name"] for i in m["inputs"]]
@@ -153,17 +157,31 @@ class Classifier:
         a single str instead of a list, no texts, or a text that is not a str, is empty or
         holds lone surrogates (``"text 2: not UTF-8 text …"``).
         """
+        from swarmedge.runtimes.text import TextEncoder, check_text
+
         if self.kind != "text":
-            raise InputError("this bundle classifies digit images: pass --image, not --text")
+            raise InputError("this bundle classifies digit images (classify_images, --image), not texts")
         if isinstance(texts, (str, bytes)):  # list("a film") would classify each letter
             raise InputError("classify_texts takes a list of texts: wrap one text in a list, [text]")
+        if texts is None or isinstance(texts, (Mapping, Set)) or not isinstance(texts, Iterable):
+            # a dict would be classified by its keys, a set in no particular order
+            raise InputError(f"classify_texts takes a list of texts (str), got {type(texts).__name__}")
+        texts = list(texts)
+        if not texts:
+            raise InputError("classify_texts got no texts: pass a list of str")
+        for i, t in enumerate(texts):  # all checked first, so an error names the text's position
+            check_text(t, f"text {i + 1}")
         if self._encoder is None:
-            from swarmedge.runtimes.text import TextEncoder
-
             pre = self.bundle.manifest["preprocessing"]
             self._encoder = TextEncoder.for_preprocessing(pre, self.bundle.read_text(pre["tokenizer"]))
-        ids, stats = self._encoder.encode_with_stats(list(texts))
-        preds = self._predict_batches(lambda s: {"input_ids": ids[s]}, len(ids))
+        stats = []
+
+        def feeds(s):  # tokenized one batch at a time: memory follows batch_size, not len(texts)
+            ids, batch_stats = self._encoder.encode_with_stats(texts[s])
+            stats.extend(batch_stats)
+            return {"input_ids": ids}
+
+        preds = self._predict_batches(feeds, len(texts))
         return [replace(p, tokens_kept=t.kept, tokens_total=t.total, unknown_share=t.unknown_share,
                         tokens_total_is_lower_bound=t.total_is_lower_bound)
                 for p, t in zip(preds, stats)]
@@ -192,7 +210,15 @@ class Classifier:
         from swarmedge.runtimes.images import digits_from_array, images_to_boids, load_image, load_images
 
         if self.kind != "boids":
-            raise InputError("this bundle classifies text: pass --text, not --image")
+            raise InputError("this bundle classifies text (classify_texts, --text), not digit images")
+        if images is None or isinstance(images, (Mapping, Set, bytes)):
+            raise InputError("classify_images takes an array of digits, a path or a list of paths, "
+                             f"got {type(images).__name__}")
+        if not isinstance(images, (np.ndarray, list, tuple, str, os.PathLike)) and isinstance(images, Iterable):
+            images = list(images)  # a generator: of paths or of digits
+        if isinstance(images, (list, tuple)) and any(isinstance(p, (str, os.PathLike)) for p in images) \
+                and not all(isinstance(p, (str, os.PathLike)) for p in images):
+            raise InputError("classify_images takes a list of paths or an array of digits, not a mix of both")
         if isinstance(images, (str, os.PathLike)):
             images = load_image(images)[None]
         elif isinstance(images, (list, tuple)) and images and all(isinstance(p, (str, os.PathLike)) for p in images):

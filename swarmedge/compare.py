@@ -25,6 +25,9 @@ def compare(model_pt: Path, bundle: Path, data: str, data_dir: Path | None = Non
     from swarmedge.runtimes.profile import machine, per_operator
 
     b = Bundle.open(bundle)
+    # Reports from elsewhere are read first: a wrong file fails before minutes of evaluation.
+    extra_profiles = [_load_profile(p, b.manifest["model_type"]) for p in profiles]
+    extra_arm = [_load_json(p, "results", "swarmedge arm-check --json") for p in arm_checks]
     ckpt = load_checkpoint(model_pt)
     if ckpt["labels"] != b.labels or ckpt["model_type"] != b.manifest["model_type"]:
         raise InputError(f"{model_pt} and {bundle} are different models; export the checkpoint first")
@@ -72,8 +75,7 @@ def compare(model_pt: Path, bundle: Path, data: str, data_dir: Path | None = Non
         "latency_samples_ms": {k: list(map(float, v)) for k, v in latencies.items()},
         "score_errors": {r: np.abs(np.array(results[r]["scores"]) - ref_scores).max(1).tolist() for r in results
                          if r != "PyTorch fp32"},
-        "per_op": per_op, "profiles": [_load_profile(p) for p in profiles],
-        "arm_checks": [_load_json(p, "results", "swarmedge arm-check --json") for p in arm_checks],
+        "per_op": per_op, "profiles": extra_profiles, "arm_checks": extra_arm,
     }
 
 
@@ -122,14 +124,19 @@ def _stats(ms: np.ndarray) -> dict:
     return latency_stats(np.asarray(ms))
 
 
-def _load_profile(path) -> dict:
-    return _load_json(path, "configs", "swarmedge profile --json")
+def _load_profile(path, model_type: str) -> dict:
+    report = _load_json(path, "configs", "swarmedge profile --json")
+    if report.get("model_type") != model_type:
+        raise InputError(f"{path} profiles a {report.get('model_type')} bundle, not this {model_type} one; "
+                         "pass a profile of this bundle (swarmedge profile BUNDLE --json -o FILE)")
+    return report
 
 
 def _load_json(path, key: str, what: str) -> dict:
     try:
-        report = json.loads(Path(path).read_text())
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
         report[key]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise InputError(f"{path} is not a `{what}` report ({exc})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, IndexError) as exc:
+        raise InputError(f"{path} is not a `{what}` report ({str(exc).splitlines()[0][:120]}); "
+                         f"write one with: {what}") from None
     return report

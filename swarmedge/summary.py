@@ -40,7 +40,8 @@ def bundle_summary(path, manifest: dict) -> str:
             lines.append(f"            {len(kept)} narrow MatMuls kept float ({q['kept_float']['why']})")
         a = manifest["int8_vs_fp32"]
         lines.append(f"int8 vs fp32 top-1 agreement {a['top1_agreement']:.1%} on {a['inputs']} inputs "
-                     f"({a['source']}), max |{a['output']} diff| {a['max_abs_diff']:.3g}")
+                     f"({a['source']}), max |{a['output']} diff| {a['max_abs_diff']:.3g}"
+                     + ("" if a.get("ok", True) else "  TOO LOW (kept with --allow-mismatch; prefer fp32)"))
     return "\n".join(lines)
 
 

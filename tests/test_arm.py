@@ -66,3 +66,11 @@ def test_failed_setup_leaves_no_trusted_cache(tmp_path, monkeypatch):
     assert calls == ["mmdebstrap", "pip download"]
     arm_dir = tmp_path / "cache" / "arm"
     assert not arm_dir.exists() or list(arm_dir.iterdir()) == []  # no half-built sysroot left to trust
+
+
+@pytest.mark.parametrize("cpus,precisions", [((), ("int8",)), (("cortex-a72",), ())])
+def test_arm_check_needs_a_cpu_and_a_precision(boids_bundle, cpus, precisions):
+    from swarmedge.errors import InputError
+
+    with pytest.raises(InputError, match="at least one --cpu"):
+        arm_check(boids_bundle, cpus, precisions)

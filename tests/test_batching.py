@@ -248,3 +248,37 @@ def test_blank_calibration_digits_are_left_out_or_refused(tiny_boids_ckpt, tmp_p
     np.save(tmp_path / "half.npy", half)
     _, manifest = export_bundle(tiny_boids_ckpt, tmp_path / "h.bundle", calibration=tmp_path / "half.npy")
     assert manifest["int8_vs_fp32"]["inputs"] == 2 and "3 blank of 6 left out" in manifest["int8_vs_fp32"]["source"]
+
+
+def test_python_api_refuses_what_it_cannot_classify_in_order(text_bundle, boids_bundle, data_dir):
+    text = Classifier(text_bundle)
+    for bad in (None, {"text": "a good film"}, {"a good film"}, 5, []):
+        with pytest.raises(InputError, match="classify_texts"):
+            text.classify_texts(bad)
+    generated = text.classify_texts(t for t in ["a good film", "an awful plot"])
+    assert _scores(generated).tolist() == _scores(text.classify_texts(["a good film", "an awful plot"])).tolist()
+    digits = Classifier(boids_bundle)
+    two = _digits(data_dir, 2)
+    for bad in (None, {"a": 1}, b"five.png", [two[0], "five.png"]):
+        with pytest.raises(InputError, match="classify_images"):
+            digits.classify_images(bad)
+    np.testing.assert_array_equal(_scores(digits.classify_images(d for d in two)), _scores(digits.classify_images(two)))
+    for kwargs in ({"precision": ""}, {"threads": 10**6}):
+        with pytest.raises(InputError):
+            Classifier(text_bundle, **kwargs)
+
+
+def test_int8_that_disagrees_with_fp32_is_refused_or_not_the_default(tiny_text_ckpt, tmp_path, monkeypatch):
+    import swarmedge.export.pipeline as pipeline
+    from swarmedge.errors import ParityError
+    from swarmedge.export import export_bundle
+
+    monkeypatch.setattr(pipeline, "MIN_INT8_AGREEMENT", 1.01)  # no int8 model can pass: the gate must hold
+    with pytest.raises(ParityError, match="agrees with fp32 on only"):
+        export_bundle(tiny_text_ckpt, tmp_path / "refused.bundle", agreement_size=16)
+    assert not (tmp_path / "refused.bundle").exists()
+    kept, manifest = export_bundle(tiny_text_ckpt, tmp_path / "kept.bundle", agreement_size=16, allow_mismatch=True)
+    assert manifest["int8_vs_fp32"]["ok"] is False
+    assert Classifier(kept).precision == "fp32" and Classifier(kept, precision="int8").precision == "int8"
+    result = CliRunner().invoke(cli, ["run", str(kept), "--text", "a good film", "--json"])
+    assert result.exit_code == 0, result.output

@@ -67,3 +67,34 @@ def test_html_renders_in_headless_chromium(report, tmp_path):
     for rgb in ((0xDD, 0x84, 0x52), (0x55, 0xA8, 0x68)):
         close = (np.abs(img - np.array(rgb)).sum(axis=2) < 40).sum()
         assert close > 200, f"plot colour {rgb} not found in the screenshot"
+
+
+def test_wrong_report_files_are_refused_before_any_evaluation(tiny_boids_ckpt, boids_bundle, text_bundle, data_dir,
+                                                              tmp_path, monkeypatch):
+    import swarmedge.evaluate
+    from swarmedge.errors import InputError
+
+    def no_evaluation(*a, **k):
+        raise AssertionError("evaluated before checking the report files")
+
+    monkeypatch.setattr(swarmedge.evaluate, "evaluate_model", no_evaluation)
+    png = tmp_path / "five.png"
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(png)
+    text_profile = tmp_path / "text.json"
+    r = run_device(["profile", str(text_bundle), "--repeat", "2", "--json", "-o", str(text_profile)])
+    assert r.returncode == 0, r.stderr
+    for kw, needle in (({"profiles": [png]}, "is not a `swarmedge profile --json` report"),
+                       ({"arm_checks": [png]}, "is not a `swarmedge arm-check --json` report"),
+                       ({"profiles": [text_profile]}, "profiles a swarmformer bundle, not this boids one")):
+        with pytest.raises(InputError, match=needle):
+            compare(tiny_boids_ckpt, boids_bundle, "mnist", data_dir=data_dir, limit=10, **kw)
+
+
+def test_reports_go_into_folders_that_do_not_exist_yet(boids_bundle, tmp_path):
+    out = tmp_path / "new" / "folder" / "p.json"
+    r = run_device(["profile", str(boids_bundle), "--repeat", "2", "--json", "-o", str(out)])
+    assert r.returncode == 0, r.stderr
+    assert json.loads(out.read_text())["model_type"] == "boids"
+    (tmp_path / "afile").write_text("x")
+    r = run_device(["profile", str(boids_bundle), "--repeat", "2", "-o", str(tmp_path / "afile" / "p.json")])
+    assert r.returncode == 2 and "cannot write" in r.stderr and "Traceback" not in r.stderr

@@ -43,6 +43,8 @@ def arm_check(bundle: Path, cpus=("cortex-a72", "cortex-a76"), precisions=("int8
     from swarmedge.runtimes.feeds import Samples, feeds_for
     from swarmedge.runtimes.score import save_feeds, score
 
+    if not cpus or not precisions:
+        raise InputError(f"give at least one --cpu ({', '.join(CPUS)}) and one --precision (int8, fp32)")
     unknown = set(cpus) - set(CPUS)
     if unknown:
         raise InputError(f"unknown --cpu {', '.join(sorted(unknown))}; choose from {', '.join(CPUS)}")
