@@ -24,6 +24,9 @@ def compare(model_pt: Path, bundle: Path, data: str, data_dir: Path | None = Non
     from swarmedge.runtimes import Bundle
     from swarmedge.runtimes.profile import machine, per_operator
 
+    if (Path(model_pt) / "manifest.json").is_file():
+        raise InputError(f"{model_pt} is a bundle; compare takes the checkpoint it was exported from first: "
+                         "swarmedge compare MODEL.pt BUNDLE --data …")
     b = Bundle.open(bundle)
     # Reports from elsewhere are read first: a wrong file fails before minutes of evaluation.
     extra_profiles = [_load_profile(p, b.manifest["model_type"]) for p in profiles]

@@ -98,3 +98,10 @@ def test_reports_go_into_folders_that_do_not_exist_yet(boids_bundle, tmp_path):
     (tmp_path / "afile").write_text("x")
     r = run_device(["profile", str(boids_bundle), "--repeat", "2", "-o", str(tmp_path / "afile" / "p.json")])
     assert r.returncode == 2 and "cannot write" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_bundle_in_the_checkpoint_place_is_named(boids_bundle, data_dir):
+    from swarmedge.errors import InputError
+
+    with pytest.raises(InputError, match="is a bundle; compare takes the checkpoint"):
+        compare(boids_bundle, boids_bundle, "mnist", data_dir=data_dir, limit=10)
