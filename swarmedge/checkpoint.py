@@ -47,6 +47,30 @@ def default_labels(model_type: str, config: dict) -> list[str]:
     return [str(d) for d in config["digits"]]
 
 
+def output_count(model_type: str, config: dict) -> int:
+    """How many classes the model of ``config`` scores (its output width)."""
+    if model_type == "swarmformer":
+        return int(config.get("num_classes", 2))
+    return len(config.get("digits", (5, 6)))
+
+
+def check_labels(checkpoint: dict, path) -> None:
+    """Raise ``CheckpointError`` unless the checkpoint has one label name per model output.
+
+    A model scoring 2 classes with 1 label would export a bundle that cannot be opened, or
+    name its answers wrongly; refused here so every command says so before any work.
+    """
+    labels = checkpoint.get("labels")
+    if not isinstance(labels, (list, tuple)) or not all(isinstance(x, str) for x in labels):
+        raise CheckpointError(f"{path}: 'labels' must be a list of class names, got {type(labels).__name__}")
+    width = output_count(checkpoint["model_type"], checkpoint["config"])
+    if len(labels) != width:
+        raise CheckpointError(
+            f"{path}: the model scores {width} classes but the checkpoint has {len(labels)} label"
+            f"{'' if len(labels) == 1 else 's'} ({', '.join(labels) or 'none'}); it cannot be exported or run: "
+            "retrain it (`swarmedge train` sizes the outputs from the data's labels) or set one label per class")
+
+
 def make_checkpoint(model, model_type: str, labels: list[str], preprocessing: dict, **metadata) -> dict:
     """The checkpoint dict for ``model`` (plain types + a state dict of tensors)."""
     return {
@@ -88,9 +112,9 @@ def load_checkpoint(path: Path, vocab: Path | None = None, notices: list[str] | 
     else ``vocab``, else ``tokenizer.json``/``vocab.txt`` beside the weights, else bert's vocab
     from ``$SWARMEDGE_DATA``.
 
-    Before anything is built, every layout is checked: finite weights, a tokenizer no larger
-    than the embedding, a config ``vocab_size`` equal to the embedding's rows, and weights that
-    fit the config (missing, unexpected and wrong-shape keys named).
+    Before anything is built, every layout is checked: one label per model output, finite
+    weights, a tokenizer no larger than the embedding, a config ``vocab_size`` equal to the
+    embedding's rows, and weights that fit the config (missing, unexpected and wrong-shape keys named).
 
     Raises ``InputError`` (missing file or tokenizer) or ``CheckpointError`` (anything else), each
     one line naming the problem and the fix; never unpickles code. What was converted (prefixes,
@@ -130,6 +154,7 @@ def load_checkpoint(path: Path, vocab: Path | None = None, notices: list[str] | 
             checkpoint["state_dict"] = layouts.normalise_state(checkpoint["state_dict"], notices, path.name)
             if vocab is not None and checkpoint["model_type"] == "swarmformer":
                 notices.append(f"--vocab {vocab} ignored: {path.name} carries the tokenizer it was trained with")
+    check_labels(checkpoint, path)
     check_finite(checkpoint["state_dict"], path)
     if checkpoint["model_type"] == "swarmformer":
         _check_vocabulary(checkpoint, path, notices)

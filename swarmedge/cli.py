@@ -241,16 +241,18 @@ def train():
 
 def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch_size, lr, weight_decay, seed,
                   resume, threads, output, label_smoothing=0.0, token_dropout=0.0, truncation="head",
-                  init_embeddings="random"):
+                  init_embeddings="random", asked=None):
     from swarmedge.errors import require_extra
 
     require_extra("torch", "export")
     from swarmedge.training import TrainConfig
     from swarmedge.training import train as run
     from swarmedge.training.loop import resume_checkpoint, side_files
-    from swarmedge.training.setup import load_training_data, starting_checkpoint
+    from swarmedge.training.setup import check_training_data, fit_config, load_training_data, starting_checkpoint
 
     dataset = load_training_data(model_type, data, digits)
+    check_training_data(dataset, TrainConfig.val_fraction)  # before a vocabulary is learnt or a model built
+    config = fit_config(model_type, config, dataset, asked)  # one output per label
     click.echo(f"data: {dataset.source}, {len(dataset)} samples, labels {', '.join(dataset.label_names)}")
     if resume:  # the tokenizer and config the run started with, not new ones
         ckpt = resume_checkpoint(output)
@@ -285,14 +287,15 @@ def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch
 @_train_options
 def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, data, epochs, batch_size, lr,
                 weight_decay, seed, resume, threads, output):
-    """Train the boid swarm on MNIST digits."""
+    """Train the boid swarm on MNIST digits (or your own folder of class folders: the classes follow it)."""
     if digits and classes:
         raise click.UsageError("give --digits or --classes, not both")
     chosen = tuple(range(classes)) if classes else tuple(digits or (5, 6))
     config = {"digits": list(chosen), "blocks": blocks, "recurrent": recurrent, "d_model": d_model,
               "dim_feedforward": dim_feedforward}
+    asked = ("--digits", tuple(digits)) if digits else ("--classes", chosen) if classes else None
     _run_training("boids", config, None, data, chosen, None, epochs, batch_size, lr, weight_decay, seed, resume,
-                  threads, output)
+                  threads, output, asked=asked)
 
 
 @train.command("swarmformer")

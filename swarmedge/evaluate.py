@@ -54,6 +54,9 @@ def load_test_set(data: str, labels: list[str], data_dir: Path | None = None, li
 
     kind = {"boids": "images"}.get(kind, kind)
     _check_kind(data, _BUILTIN_KIND.get(data), kind, labels)
+    if data == "mnist" and not all(x.isdigit() and int(x) <= 9 for x in labels):  # e.g. trained on cat/ and dog/
+        raise InputError(f"this model's classes ({', '.join(labels)}) are not MNIST digits: evaluate it on "
+                         "a folder with one sub-folder of images per label")
     digits = [int(x) for x in labels] if data == "mnist" else None
     ds = load_dataset(data, "test", digits=digits, data=data_dir)
     _check_kind(data, ds.kind, kind, labels)

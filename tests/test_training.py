@@ -183,3 +183,130 @@ def test_ppmi_initialisation_changes_only_seen_words(tmp_path):
     assert changed[vocab["film"]] and changed[vocab["good"]]
     assert not changed[vocab["[PAD]"]] and not changed[vocab["[CLS]"]]
     assert not changed[vocab["##m"]]  # a piece that only spells words the texts never need
+
+
+# --- your own training data (issue 12): the right model, or one line naming the problem and the fix ---
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from swarmedge.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def _one_line_error(result):
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit), result.exception
+    lines = [ln for ln in result.output.splitlines() if ln.startswith("swarmedge: error:")]
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+def _class_folders(data_dir, root, classes, per_class=15, names=None):
+    """``root/<name>/digits.npy``: ``per_class`` MNIST test digits of each digit in ``classes``."""
+    with np.load(data_dir / "mnist.npz") as z:
+        x, y = z["x_test"], z["y_test"]
+    for digit, name in zip(classes, names or [str(c) for c in classes]):
+        (root / name).mkdir(parents=True)
+        np.save(root / name / "digits.npy", x[y == digit][:per_class])
+    return root
+
+
+def _jsonl(path, labels, text="the film was good"):
+    path.write_text("".join(json.dumps({"text": f"{text} {i}", "label": lab}) + "\n" for i, lab in enumerate(labels)))
+    return path
+
+
+BOIDS_TINY = ["--epochs", "1", "--batch-size", "8", "--blocks", "1", "--dim-feedforward", "16"]
+
+
+def test_own_training_data_that_cannot_train_is_refused_in_one_line(data_dir, tmp_path):
+    one = _class_folders(data_dir, tmp_path / "one", [5])
+    digs = _class_folders(data_dir, tmp_path / "digs", [5, 6])
+    d34 = _class_folders(data_dir, tmp_path / "d34", [3, 4])
+    texts = _jsonl(tmp_path / "texts.jsonl", ["positive", "negative"] * 10)
+    out = ["-o", tmp_path / "m.pt"]
+    cases = [
+        (["boids", "--data", one], "only the class '5'"),
+        (["swarmformer", "--data", _jsonl(tmp_path / "pos_only.jsonl", ["positive"] * 20)],
+         "only the class 'positive'"),
+        (["boids", "--data", digs, "--classes", "8"], "--classes 8 disagrees"),
+        (["boids", "--data", d34, "--digits", "5", "6"], "--digits 5 6 disagrees"),
+        (["swarmformer", "--data", _jsonl(tmp_path / "t1.jsonl", ["a"])], "only the class 'a'"),
+        (["swarmformer", "--data", _jsonl(tmp_path / "t5.jsonl", ["a", "b"] * 2 + ["a"])], "at least 6"),
+        (["boids", "--data", texts], "holds texts"),
+        (["swarmformer", "--data", digs], "holds digit images"),
+        (["swarmformer", "--data", _jsonl(tmp_path / "mixed.jsonl", ["positive", 0] * 10)], "'positive' and 0"),
+    ]
+    for args, expected in cases:
+        line = _one_line_error(_cli("train", *args, *BOIDS_TINY[:4], *out))
+        assert expected in line, (args, line)
+        assert not (tmp_path / "m.pt").exists()  # refused before training started
+    assert "at least 6" in _one_line_error(_cli("train", "swarmformer", "--data",
+                                                _jsonl(tmp_path / "t2.jsonl", ["a", "b"]), *out))
+
+
+def test_own_class_folders_set_the_boid_classes(data_dir, tmp_path):
+    d34 = _class_folders(data_dir, tmp_path / "d34", [3, 4])
+    for extra in ([], ["--digits", "4", "3"]):  # agreeing with the folders (in any order) is accepted
+        r = _cli("train", "boids", "--data", d34, *BOIDS_TINY, *extra, "-o", tmp_path / "m.pt")
+        assert r.exit_code == 0, r.output
+        ckpt = load_checkpoint(tmp_path / "m.pt")
+        assert ckpt["labels"] == ["3", "4"] and ckpt["config"]["digits"] == [3, 4]
+    # names that are not digits: the classes take the slots 0..N-1, the names are the labels
+    pets = _class_folders(data_dir, tmp_path / "pets", [1, 7, 0], names=["cat", "dog", "eel"])
+    r = _cli("train", "boids", "--data", pets, *BOIDS_TINY, "--classes", "3", "-o", tmp_path / "p.pt")
+    assert r.exit_code == 0, r.output
+    ckpt = load_checkpoint(tmp_path / "p.pt")
+    assert ckpt["labels"] == ["cat", "dog", "eel"] and ckpt["config"]["digits"] == [0, 1, 2]
+    assert build_model(ckpt)(torch.zeros(1, 4, 2), torch.tensor([4]))[0].shape == (1, 3)
+    assert "--digits 5 6 disagrees" in _one_line_error(
+        _cli("train", "boids", "--data", pets, *BOIDS_TINY, "--digits", "5", "6", "-o", tmp_path / "q.pt"))
+    assert "not MNIST digits" in _one_line_error(_cli("eval", tmp_path / "p.pt", "--data", "mnist"))
+
+
+def test_swarmformer_has_one_output_per_label(tmp_path):
+    from swarmedge.datasets import load_labelled
+    from swarmedge.training.setup import check_training_data, fit_config, starting_checkpoint
+
+    words = {"a": "good great", "b": "bad awful", "c": "plot actor"}
+    lines = [{"text": f"the film was {words[lab]} {i}", "label": lab} for i, lab in enumerate("abc" * 10)]
+    (tmp_path / "t3.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    ds = load_labelled(tmp_path / "t3.jsonl")
+    check_training_data(ds)
+    config = fit_config("swarmformer", {"d_model": 8, "seq_len": 16, "cluster_size": 4, "num_layers": 1,
+                                        "T_local": 1, "vocab_size": 60}, ds)
+    assert config["num_classes"] == 3
+    ckpt = starting_checkpoint("swarmformer", config, texts=ds.inputs, labels=ds.label_names)
+    train(ckpt, ds, tmp_path / "t.pt", TrainConfig(epochs=1, batch_size=8), progress=False)
+    loaded = load_checkpoint(tmp_path / "t.pt")
+    assert loaded["labels"] == ["a", "b", "c"] and loaded["config"]["num_classes"] == 3
+    assert build_model(loaded)(torch.ones(2, 16, dtype=torch.long)).shape == (2, 3)
+
+
+def test_train_refuses_a_checkpoint_that_does_not_fit_the_data(data_dir, tmp_path):
+    from swarmedge.errors import InputError
+    from swarmedge.training.setup import minimum_inputs
+
+    assert minimum_inputs(0.1) == 6 and minimum_inputs(0.5) == 2
+    ds = _digits(data_dir, 40)  # labels 5, 6
+    ckpt = init_checkpoint("boids", {"digits": [3, 4], "blocks": 1, "dim_feedforward": 16})
+    with pytest.raises(InputError, match="differ from the model's"):
+        train(ckpt, ds, tmp_path / "m.pt", TrainConfig(epochs=1), progress=False)
+    with pytest.raises(InputError, match="at least 6"):
+        train(init_checkpoint("boids", {"blocks": 1}), ds.subset(np.arange(5)), tmp_path / "m.pt",
+              TrainConfig(epochs=1), progress=False)
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_checkpoint_with_labels_not_matching_outputs_is_refused_by_every_command(tmp_path):
+    from swarmedge.checkpoint import save_checkpoint
+    from swarmedge.errors import CheckpointError
+
+    ckpt = init_checkpoint("boids", {"blocks": 1, "dim_feedforward": 16})
+    save_checkpoint({**ckpt, "labels": ["5"]}, tmp_path / "one.pt")  # what the old `train` wrote for a 5/ folder
+    with pytest.raises(CheckpointError, match="scores 2 classes but the checkpoint has 1 label"):
+        load_checkpoint(tmp_path / "one.pt")
+    line = _one_line_error(_cli("export", tmp_path / "one.pt", "-o", tmp_path / "one.bundle"))
+    assert "scores 2 classes" in line and not (tmp_path / "one.bundle").exists()

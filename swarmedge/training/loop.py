@@ -46,10 +46,28 @@ def side_files(out: Path) -> tuple[Path, Path]:
 def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: bool = False,
           on_epoch: Callable[[dict], None] = lambda row: None, progress: bool = True,
           threads: int | None = None) -> dict:
-    """Train ``checkpoint``'s model on ``dataset``; return the last epoch's log row."""
+    """Train ``checkpoint``'s model on ``dataset``; return the last epoch's log row.
+
+    Refused in one line (``InputError``/``CheckpointError``) before any work: data of the other
+    kind, fewer than 2 classes, labels mixing names and integers, too few inputs for the
+    validation split, or labels that differ from the checkpoint's (one per model output).
+    """
     from tqdm import tqdm
 
+    from swarmedge.checkpoint import check_labels
+    from swarmedge.training.setup import check_training_data
     from swarmedge.training.tasks import BoidsTask, SwarmFormerTask
+
+    wants = "text" if checkpoint["model_type"] == "swarmformer" else "images"
+    if dataset.kind != wants:
+        raise InputError(f"{dataset.source} holds {dataset.kind}, but a {checkpoint['model_type']} model "
+                         f"learns from {wants}")
+    check_training_data(dataset, config.val_fraction)
+    check_labels(checkpoint, "the starting checkpoint")
+    if list(dataset.label_names) != list(checkpoint["labels"]):
+        raise InputError(f"the data's labels ({', '.join(dataset.label_names)}) differ from the model's "
+                         f"({', '.join(checkpoint['labels'])}): start from a checkpoint made for this data "
+                         "(swarmedge train sets the labels from it)")
 
     if config.epochs < 1 or config.batch_size < 1 or config.lr <= 0:
         raise InputError("epochs, batch size and learning rate must be positive")
