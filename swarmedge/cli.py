@@ -102,7 +102,9 @@ def init(model_type, preset, sets, vocab, seed, output):
 @click.option("--opset", type=int, default=20, show_default=True)
 @click.option("--tolerance", type=float, default=1e-4, show_default=True,
               help="Allowed |ONNX - PyTorch|: this plus 1e-5 x |PyTorch value|, elementwise.")
-@click.option("--allow-mismatch", is_flag=True, help="Keep the bundle even if parity fails (recorded in the manifest).")
+@click.option("--allow-mismatch", is_flag=True,
+              help="Keep the bundle even if parity fails or int8 agrees with fp32 on under 90% of inputs "
+                   "(recorded in the manifest).")
 @click.option("--vocab", type=click.Path(path_type=Path), help="vocab.txt for reference SwarmFormer checkpoints.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of the summary.")
 def export(model, output, quantize, mode, target, calibration, method, opset, tolerance, allow_mismatch, vocab,
