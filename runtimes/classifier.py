@@ -168,7 +168,7 @@ class Classifier:
             raise InputError(f"classify_texts takes a list of texts (str), got {type(texts).__name__}")
         texts = list(texts)
         if not texts:
-            raise InputError("classify_texts got no texts: pass a list of str")
+            raise InputError("no text given: classify_texts takes a list of str")
         for i, t in enumerate(texts):  # all checked first, so an error names the text's position
             check_text(t, f"text {i + 1}")
         if self._encoder is None:
