@@ -170,6 +170,8 @@ def run(bundle, stdin, texts, file, images, precision, threads, as_json, remote)
 
     if stdin not in (None, "-"):
         raise click.BadParameter(f"unexpected argument {stdin!r}; use - to read texts from stdin")
+    if file is not None and str(file) == "-" and not stdin:  # --file - reads stdin, as the bare - does
+        file, stdin = None, "-"
     sources = sum(bool(s) for s in (texts, file, images, stdin))
     if sources != 1:
         raise click.UsageError("give exactly one of --text, --file, --image or - (stdin)")

@@ -45,6 +45,8 @@ def test_run_images_without_torch_or_onnx(boids_bundle, data_dir, tmp_path):
 def test_stdin_input(text_bundle):
     r = run_device(["run", str(text_bundle), "-"], input="good film\nbad film\n")
     assert r.returncode == 0 and len(r.stdout.splitlines()) == 2
+    same = run_device(["run", str(text_bundle), "--file", "-"], input="good film\nbad film\n")
+    assert same.returncode == 0 and same.stdout == r.stdout
 
 
 @pytest.mark.parametrize("make_bad,needle", [
