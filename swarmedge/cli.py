@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from swarmedge import __version__
+from swarmedge.cli_train import train
 from swarmedge.errors import SwarmedgeError
 
 TARGETS = ["auto", "x86", "x86-vnni", "arm64", "pi4", "pi5"]
@@ -211,119 +212,6 @@ def _one_line(text: str, width: int = 60) -> str:
     """A text as one short column: tabs and line breaks would split the tab-separated line."""
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
-def _train_options(f):
-    for option in reversed([
-        click.option("--data", type=click.Path(path_type=Path),
-                     help="Folder holding the data set, or your own labelled .jsonl / folder of class folders."),
-        click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True),
-        click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True),
-        click.option("--lr", type=float, default=1e-3, show_default=True, help="Peak learning rate (AdamW)."),
-        click.option("--weight-decay", type=float, default=0.01, show_default=True),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seeds init, split and batch order."),
-        click.option("--resume", is_flag=True, help="Continue the run whose OUT.resume.pt is beside -o."),
-        click.option("--threads", type=click.IntRange(min=1), help="torch threads [default: all cores]."),
-        click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Best checkpoint (.pt)."),
-    ]):
-        f = option(f)
-    return f
-
-
-@cli.group(cls=Group)
-def train():
-    """Train a model on CPU: progress bars, best checkpoint by validation accuracy, resumable.
-
-    \b
-    Examples:
-      swarmedge train boids --digits 5 6 --epochs 8 -o digits.pt
-      swarmedge train boids --classes 8 --blocks 2 --no-recurrent -o eight.pt
-      swarmedge train swarmformer --config small --epochs 6 -o small.pt
-      swarmedge train swarmformer --config small -o small.pt --resume     # after Ctrl-C
-    """
-
-
-def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch_size, lr, weight_decay, seed,
-                  resume, threads, output, label_smoothing=0.0, token_dropout=0.0, truncation="head",
-                  init_embeddings="random", asked=None):
-    from swarmedge.errors import require_extra
-
-    require_extra("torch", "export")
-    from swarmedge.training import TrainConfig
-    from swarmedge.training import train as run
-    from swarmedge.training.loop import resume_checkpoint, side_files
-    from swarmedge.training.setup import check_training_data, fit_config, load_training_data, starting_checkpoint
-
-    dataset = load_training_data(model_type, data, digits)
-    check_training_data(dataset, TrainConfig.val_fraction)  # before a vocabulary is learnt or a model built
-    config = fit_config(model_type, config, dataset, asked)  # one output per label
-    click.echo(f"data: {dataset.source}, {len(dataset)} samples, labels {', '.join(dataset.label_names)}")
-    if resume:  # the tokenizer and config the run started with, not new ones
-        ckpt = resume_checkpoint(output)
-    else:
-        ckpt = starting_checkpoint(model_type, config, texts=dataset.inputs if dataset.kind == "text" else None,
-                                   vocab=vocab, seed=seed, labels=dataset.label_names, truncation=truncation)
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
-                      label_smoothing=label_smoothing, token_dropout=token_dropout, init_embeddings=init_embeddings)
-
-    def on_epoch(row):
-        mark = "  (best, saved)" if row["best"] else ""
-        click.echo(f"epoch {row['epoch']}: loss {row['train_loss']:.4f}  val accuracy {row['val_accuracy']:.2%}  "
-                   f"{row['seconds']:.0f}s{mark}")
-
-    try:
-        result = run(ckpt, dataset, output, cfg, resume=resume, on_epoch=on_epoch, threads=threads)
-    except KeyboardInterrupt:
-        click.echo(f"swarmedge: interrupted; resume with the same command and --resume "
-                   f"(state in {side_files(output)[0]})", err=True)
-        raise SystemExit(130) from None
-    click.echo(f"best validation accuracy {result['best_val_accuracy']:.2%}; checkpoint {output}, "
-               f"log {side_files(output)[1]}")
-
-
-@train.command("boids")
-@click.option("--digits", type=click.IntRange(0, 9), nargs=2, help="Binary task: two MNIST digits [default: 5 6].")
-@click.option("--classes", type=click.IntRange(2, 8), help="Multi-class task on digits 0..N-1 (cube vertices).")
-@click.option("--blocks", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--recurrent/--no-recurrent", default=True, show_default=True, help="One weight-shared block.")
-@click.option("--d-model", type=click.IntRange(min=3), default=3, show_default=True)
-@click.option("--dim-feedforward", type=click.IntRange(min=1), default=512, show_default=True)
-@_train_options
-def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, data, epochs, batch_size, lr,
-                weight_decay, seed, resume, threads, output):
-    """Train the boid swarm on MNIST digits (or your own folder of class folders: the classes follow it)."""
-    if digits and classes:
-        raise click.UsageError("give --digits or --classes, not both")
-    chosen = tuple(range(classes)) if classes else tuple(digits or (5, 6))
-    config = {"digits": list(chosen), "blocks": blocks, "recurrent": recurrent, "d_model": d_model,
-              "dim_feedforward": dim_feedforward}
-    asked = ("--digits", tuple(digits)) if digits else ("--classes", chosen) if classes else None
-    _run_training("boids", config, None, data, chosen, None, epochs, batch_size, lr, weight_decay, seed, resume,
-                  threads, output, asked=asked)
-
-
-@train.command("swarmformer")
-@click.option("-c", "--config", "preset", type=click.Choice(["small", "base"]), default="small", show_default=True)
-@click.option("--vocab", type=click.Path(path_type=Path),
-              help="Use this vocab.txt [default: learn a WordPiece vocabulary from the training texts].")
-@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
-@click.option("--token-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
-              help="Share of tokens hidden behind [UNK] in each training text (augmentation).")
-@click.option("--truncation", type=click.Choice(["head", "head-tail"]), default="head", show_default=True,
-              help="Which tokens of a long text the model sees: the first ones, or the first quarter "
-                   "and the last three quarters (kept in the checkpoint and bundle).")
-@click.option("--init-embeddings", type=click.Choice(["random", "ppmi"]), default="random", show_default=True,
-              help="Start the embedding from random vectors or from word vectors of the training texts "
-                   "(PPMI + SVD, no labels, about a minute).")
-@_train_options
-def train_swarmformer(preset, vocab, label_smoothing, token_dropout, truncation, init_embeddings, data, epochs,
-                      batch_size, lr, weight_decay, seed, resume, threads, output):
-    """Train SwarmFormer on IMDB (or your own labelled texts)."""
-    from swarmedge.models.swarmformer import PRESETS
-
-    _run_training("swarmformer", PRESETS[preset].to_dict(), None, data, None, vocab, epochs, batch_size, lr,
-                  weight_decay, seed, resume, threads, output, label_smoothing, token_dropout, truncation,
-                  init_embeddings)
 
 
 @cli.command("eval")
@@ -574,6 +462,9 @@ def demo(workdir):
     from swarmedge.demo import run_demo
 
     run_demo(workdir, click.echo)
+
+
+cli.add_command(train)
 
 
 def main() -> None:
