@@ -105,3 +105,26 @@ def run_device(args: list[str], **kw):
             "sys.modules['onnxscript'] = None; from swarmedge.cli import main; "
             f"sys.argv = ['swarmedge', *{args!r}]; main()")
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, **kw)
+
+
+# Counts for docs/RELIABILITY.md: tests that try bad inputs or kill exports add what they
+# tried and saw (e.g. reliability["bundle mutations"]["refused in one line"] += 1); the totals
+# are printed at the end of the run, so the figures in the docs come from a CI log.
+_RELIABILITY: dict[str, dict[str, int]] = {}
+
+
+@pytest.fixture(scope="session")
+def reliability():
+    from collections import Counter, defaultdict
+
+    counts = defaultdict(Counter)
+    yield counts
+    for section, counter in counts.items():
+        _RELIABILITY.setdefault(section, {}).update(counter)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _RELIABILITY:
+        terminalreporter.section("reliability counts (docs/RELIABILITY.md)")
+        for section, counter in sorted(_RELIABILITY.items()):
+            terminalreporter.write_line(f"{section}: " + ", ".join(f"{k} {v}" for k, v in counter.items()))
