@@ -2,6 +2,7 @@
 
 import os
 import sys
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
@@ -110,17 +111,12 @@ def run_device(args: list[str], **kw):
 # Counts for docs/RELIABILITY.md: tests that try bad inputs or kill exports add what they
 # tried and saw (e.g. reliability["bundle mutations"]["refused in one line"] += 1); the totals
 # are printed at the end of the run, so the figures in the docs come from a CI log.
-_RELIABILITY: dict[str, dict[str, int]] = {}
+_RELIABILITY = defaultdict(Counter)
 
 
 @pytest.fixture(scope="session")
-def reliability():
-    from collections import Counter, defaultdict
-
-    counts = defaultdict(Counter)
-    yield counts
-    for section, counter in counts.items():
-        _RELIABILITY.setdefault(section, {}).update(counter)
+def reliability() -> defaultdict:
+    return _RELIABILITY
 
 
 def pytest_terminal_summary(terminalreporter):
