@@ -20,7 +20,7 @@ from swarmedge.export.rewrites import ALL as ALL_REWRITES
 from swarmedge.export.rewrites import rewrite
 from swarmedge.export.samples import load_samples, synthetic_samples
 from swarmedge.export.targets import resolve
-from swarmedge.manifest import FORMAT, FORMAT_VERSION, MANIFEST, PRECISION_FILES, dumps, sha256_file
+from swarmedge.manifest import FORMAT, FORMAT_VERSION, MANIFEST, PRECISION_FILES, dumps, sha256_file, written_problem
 from swarmedge.runtimes.feeds import feeds_for
 
 STEPS = ("load", "export", "parity", "quantize", "agreement", "write")
@@ -155,6 +155,10 @@ def export_bundle(
             "files": {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
                       for p in sorted(stage.iterdir()) if p.is_file() and not p.name.startswith(".")},
         }
+        issue = written_problem(manifest)  # every bundle written opens: checked before it is written
+        if issue:
+            raise InputError(f"{model_path}: its bundle would not open ({issue}); the model is outside what "
+                             "bundles support (docs/BUNDLE.md): retrain it within those bounds")
         write_bytes(stage / MANIFEST, dumps(manifest).encode("utf-8"))
     return out, manifest
 
