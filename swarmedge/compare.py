@@ -5,13 +5,13 @@ latency (one thread, the same inputs for every variant), file sizes and speed-up
 any profiles measured elsewhere (a Raspberry Pi, an emulated ARM CPU) as extra columns.
 """
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
 from swarmedge.errors import InputError
+from swarmedge.report_inputs import read_arm_check, read_profile
 
 
 def compare(model_pt: Path, bundle: Path, data: str, data_dir: Path | None = None, limit: int | None = None,
@@ -29,8 +29,8 @@ def compare(model_pt: Path, bundle: Path, data: str, data_dir: Path | None = Non
                          "swarmedge compare MODEL.pt BUNDLE --data …")
     b = Bundle.open(bundle)
     # Reports from elsewhere are read first: a wrong file fails before minutes of evaluation.
-    extra_profiles = [_load_profile(p, b.manifest["model_type"]) for p in profiles]
-    extra_arm = [_load_json(p, "results", "swarmedge arm-check --json") for p in arm_checks]
+    extra_profiles = [read_profile(p, b.manifest["model_type"]) for p in profiles]
+    extra_arm = [read_arm_check(p) for p in arm_checks]
     ckpt = load_checkpoint(model_pt)
     if ckpt["labels"] != b.labels or ckpt["model_type"] != b.manifest["model_type"]:
         raise InputError(f"{model_pt} and {bundle} are different models; export the checkpoint first")
@@ -126,20 +126,3 @@ def _stats(ms: np.ndarray) -> dict:
 
     return latency_stats(np.asarray(ms))
 
-
-def _load_profile(path, model_type: str) -> dict:
-    report = _load_json(path, "configs", "swarmedge profile --json")
-    if report.get("model_type") != model_type:
-        raise InputError(f"{path} profiles a {report.get('model_type')} bundle, not this {model_type} one; "
-                         "pass a profile of this bundle (swarmedge profile BUNDLE --json -o FILE)")
-    return report
-
-
-def _load_json(path, key: str, what: str) -> dict:
-    try:
-        report = json.loads(Path(path).read_text(encoding="utf-8"))
-        report[key]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, IndexError) as exc:
-        raise InputError(f"{path} is not a `{what}` report ({str(exc).splitlines()[0][:120]}); "
-                         f"write one with: {what}") from None
-    return report

@@ -3,10 +3,16 @@
 import base64
 import html
 import json
+import re
 from pathlib import Path
 
 from swarmedge.atomic import write_bytes
 from swarmedge.summary import human_bytes
+
+
+def _cell(text) -> str:
+    """A Markdown table cell: a ``|`` inside a name (from another machine's report) is escaped."""
+    return " ".join(str(text).split()).replace("|", "\\|")
 
 
 def _rows_md(result: dict) -> list[str]:
@@ -30,7 +36,8 @@ def _profiles_md(result: dict) -> list[str]:
     for p in result["profiles"]:
         m = p["machine"]
         for c in p["configs"]:
-            lines.append(f"| {m['cpu']} ({m['machine']}) | {m['onnxruntime']} | {c['precision']} | {c['threads']} | "
+            lines.append(f"| {_cell(m['cpu'])} ({_cell(m['machine'])}) | {_cell(m['onnxruntime'])} | "
+                         f"{c['precision']} | {c['threads']} | "
                          f"{c['batch']} | {c['length']} | {c['latency']['p50_ms']:.3f} | "
                          f"{c['latency']['p99_ms']:.3f} | {c['throughput_samples_per_s']:.1f} |")
     return lines
@@ -45,7 +52,7 @@ def _arm_md(result: dict) -> list[str]:
              "|" + " --- |" * 8]
     for check in result["arm_checks"]:
         for r in check["results"]:
-            lines.append(f"| {r['cpu']} | {r['device']} | {r['precision']} | {check['samples']} | "
+            lines.append(f"| {_cell(r['cpu'])} | {_cell(r['device'])} | {r['precision']} | {check['samples']} | "
                          f"{r['accuracy']:.2%} | {r['agreement_with_x86']:.2%} | {r['agreement_with_fp32']:.2%} | "
                          f"{r['max_abs_diff_vs_x86']:.3g} |")
     return lines
@@ -60,11 +67,15 @@ def markdown(result: dict) -> str:
 
 
 def write_reports(result: dict, out_dir: Path) -> dict[str, Path]:
-    """report.json, report.md and report.html in ``out_dir``; returns their paths."""
+    """report.json, report.md and report.html in ``out_dir``; returns their paths.
+
+    All three are rendered before the first is written, so a result that cannot be
+    rendered leaves no report behind; each file is then written atomically. Raises
+    ``InputError`` when ``out_dir`` cannot be made or written.
+    """
     from swarmedge import plots
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(out_dir)  # made by write_bytes, only once everything is rendered
     figures = {
         "Latency distribution": plots.latency_plot(result["latency_samples_ms"]),
         "Accuracy vs latency": plots.accuracy_latency_plot(result["rows"]),
@@ -72,16 +83,18 @@ def write_reports(result: dict, out_dir: Path) -> dict[str, Path]:
         "Score error": plots.score_error_plot(result["score_errors"]),
     }
     paths = {"json": out_dir / "report.json", "md": out_dir / "report.md", "html": out_dir / "report.html"}
-    write_bytes(paths["json"], (json.dumps(result, indent=2) + "\n").encode())
-    write_bytes(paths["md"], markdown(result).encode())
-    write_bytes(paths["html"], page(result, figures).encode())
+    contents = {"json": (json.dumps(result, indent=2) + "\n").encode(),
+                "md": markdown(result).encode(), "html": page(result, figures).encode()}
+    for kind, data in contents.items():
+        write_bytes(paths[kind], data)
     return paths
 
 
 def page(result: dict, figures: dict[str, bytes]) -> str:
     """One HTML file, no network: tables from the Markdown rows, plots as data: URIs."""
     def table(md_lines: list[str]) -> str:
-        rows = [[html.escape(c.strip()) for c in line.strip("|").split("|")]
+        # cells split at unescaped pipes; an escaped one (see _cell) is shown as a plain |
+        rows = [[html.escape(c.strip().replace("\\|", "|")) for c in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
                 for line in md_lines if line.startswith("|")]
         head, body = rows[0], rows[2:]
         return ("<table><thead><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr></thead><tbody>"

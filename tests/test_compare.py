@@ -105,3 +105,143 @@ def test_a_bundle_in_the_checkpoint_place_is_named(boids_bundle, data_dir):
 
     with pytest.raises(InputError, match="is a bundle; compare takes the checkpoint"):
         compare(boids_bundle, boids_bundle, "mnist", data_dir=data_dir, limit=10)
+
+
+# -- report files from elsewhere (--profile, --arm): refused in one line, never a traceback ------------------------
+
+ARM_REPORT = {  # the shape `swarmedge arm-check --json` writes (swarmedge.arm.check.arm_check)
+    "bundle": "digits.bundle", "data": "mnist", "samples": 20, "seed": 0, "x86_accuracy": {"int8": 0.9, "fp32": 0.9},
+    "fp32_reference": "ONNX fp32 on this machine", "sysroot": "/tmp/sysroot",
+    "results": [{"cpu": "cortex-a72", "device": "Raspberry Pi 4", "precision": "int8", "accuracy": 0.9,
+                 "macro_f1": 0.89, "agreement_with_x86": 1.0, "agreement_with_fp32": 0.95,
+                 "max_abs_diff_vs_x86": 1e-6, "seconds": 12.5}],
+}
+
+
+@pytest.fixture(scope="module")
+def profile_report(boids_bundle) -> dict:
+    from swarmedge.runtimes.profile import profile_bundle
+
+    return profile_bundle(boids_bundle, threads=(1, 2), warmup=0, repeat=2, progress=False)
+
+
+def _render_tables(profiles: list, arm_checks: list) -> tuple[str, str]:
+    """Markdown and HTML of a comparison holding only these reports (no rows of its own)."""
+    from swarmedge.reports import markdown, page
+
+    result = {"bundle": "digits.bundle", "data": "mnist", "samples": 1, "latency_inputs": 1, "rows": [],
+              "machine": {"cpu": "here", "cores": 1, "onnxruntime": "1"}, "profiles": profiles,
+              "arm_checks": arm_checks}
+    return markdown(result), page(result, {})
+
+
+def _check_accepted(report: dict, kind: str) -> None:
+    """An accepted report renders, one table row per entry, every row as wide as its header."""
+    md, html_page = _render_tables([report] if kind == "profile" else [], [report] if kind == "arm" else [])
+    table = [line for line in md.splitlines() if line.startswith("|")][2:]  # the comparison's own header: 2 lines
+    entries = len(report["configs"]) if kind == "profile" else len(report["results"])
+    assert len(table) == 2 + entries
+    width = 9 if kind == "profile" else 8
+    assert all(len(re.split(r"(?<!\\)\|", line.strip()[1:-1])) == width for line in table), table
+    rows = re.findall(r"<tr>(.*?)</tr>", html_page.split("</table>", 1)[1])
+    assert len(rows) == 1 + entries and all(r.count("<t") == width for r in rows)
+
+
+def test_mutated_report_files_are_read_or_refused_in_one_line(profile_report, reliability):
+    """Generated damage to real reports: each is accepted and renders, or is one InputError line."""
+    import tempfile
+    from pathlib import Path
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from swarmedge.errors import InputError
+    from swarmedge.report_inputs import read_arm_check, read_profile
+
+    from . import json_mutations as jm
+
+    counts = reliability["compare report files (--profile, --arm)"]
+    problems: list[str] = []
+    sources = {"profile": profile_report, "arm": ARM_REPORT}
+
+    @settings(max_examples=300, derandomize=True, deadline=None, database=None)
+    @given(st.data())
+    def check(data):
+        kind = data.draw(st.sampled_from(sorted(sources)), label="report")
+        doc = sources[kind]
+        change = data.draw(st.one_of(jm.mutations(doc).map(lambda m: ("json", m)),
+                                     jm.raw_damage.map(lambda d: ("bytes", d))), label="change")
+        raw = jm.dumps(jm.apply(doc, change[1])) if change[0] == "json" else jm.damage_bytes(jm.dumps(doc), change[1])
+        counts["tried"] += 1
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "report.json"
+            path.write_bytes(raw)
+            try:
+                report = read_profile(path, "boids") if kind == "profile" else read_arm_check(path)
+            except InputError as exc:
+                if "\n" in str(exc) or str(path) not in str(exc):
+                    problems.append(f"{kind} {change!r}: not one line naming the file: {str(exc)[:300]!r}")
+                counts["refused in one line"] += 1
+                return
+            except Exception as exc:  # noqa: BLE001 - any other exception is the bug this test looks for
+                counts["tracebacks"] += 1
+                problems.append(f"{kind} {change!r}: {type(exc).__name__}: {str(exc)[:200]}")
+                return
+            try:
+                _check_accepted(report, kind)
+                counts["accepted and rendered"] += 1
+            except Exception as exc:  # noqa: BLE001
+                counts["tracebacks"] += 1
+                problems.append(f"{kind} {change!r} accepted, then {type(exc).__name__}: {str(exc)[:200]}")
+
+    check()
+    assert not problems, f"{len(problems)} bad outcomes:\n" + "\n".join(problems[:30])
+
+
+def test_report_files_refused_by_the_cli_name_the_field_and_write_nothing(tiny_boids_ckpt, boids_bundle,
+                                                                           profile_report, tmp_path):
+    import copy
+    import os
+
+    from click.testing import CliRunner
+
+    from swarmedge.cli import cli
+
+    no_latency = copy.deepcopy(profile_report)
+    del no_latency["configs"][1]["latency"]  # was a KeyError after report.json had been written
+    worded = copy.deepcopy(ARM_REPORT)
+    worded["results"][0]["accuracy"] = "high"
+    nan = json.dumps(profile_report).replace('"p99_ms": ', '"p99_ms": NaN, "was": ', 1)
+    texts = {"no-latency.json": json.dumps(no_latency), "worded.json": json.dumps(worded), "nan.json": nan,
+             "no-cpu.json": '{"model_type": "boids", "machine": {}, "configs": [1]}'}
+    for name, text in texts.items():
+        (tmp_path / name).write_text(text)
+    os.mkfifo(tmp_path / "fifo.json")  # reading it would block forever
+    (tmp_path / "folder.json").mkdir()
+    cases = [
+        ("--profile", "no-latency.json", "configs[1] lacks 'latency'"),
+        ("--arm", "worded.json", "results[0].accuracy must be number"),
+        ("--profile", "nan.json", "NaN is not a JSON number"),
+        ("--profile", "no-cpu.json", "machine lacks 'cpu'"),
+        ("--profile", "fifo.json", "fifo.json is not a regular file"),
+        ("--arm", "folder.json", "folder.json is not a regular file"),
+    ]
+    for i, (option, name, needle) in enumerate(cases):
+        path = tmp_path / name
+        out = tmp_path / f"out{i}"
+        r = CliRunner().invoke(cli, ["compare", str(tiny_boids_ckpt), str(boids_bundle), "--data", "mnist",
+                                     option, str(path), "-o", str(out)])
+        assert r.exit_code == 2, (needle, r.output, r.exception)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("swarmedge: error: ") and needle in lines[0], r.stderr
+        assert not out.exists()
+
+
+def test_names_with_pipes_stay_in_their_table_cell(profile_report):
+    import copy
+
+    report = copy.deepcopy(profile_report)
+    report["machine"]["cpu"] = "Vendor | Model <b>9</b>"
+    md, html_page = _render_tables([report], [])
+    _check_accepted(report, "profile")
+    assert "Vendor \\| Model" in md and "Vendor | Model &lt;b&gt;9&lt;/b&gt;" in html_page
