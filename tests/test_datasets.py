@@ -1,21 +1,16 @@
-"""Data sets: the formats, the search order, and verified downloads from a loopback server."""
+"""Data sets: the formats and the search order (downloads: tests/test_downloads.py)."""
 
 import gzip
-import http.server
 import json
 import tarfile
-import threading
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import swarmedge.datasets.mnist as mnist
 from swarmedge.datasets import load_dataset
 from swarmedge.datasets.imdb import load_imdb
 from swarmedge.datasets.mnist import load_mnist, read_idx
-from swarmedge.datasets.sources import RemoteFile
 from swarmedge.errors import InputError
 
 
@@ -78,73 +73,3 @@ def test_validation_split_is_seeded_and_disjoint(data_dir):
     assert np.array_equal(a_val.inputs, b_val.inputs) and len(a_val) == 185 and len(a_train) == len(ds) - 185
     _, c_val = ds.split(0.1, seed=4)
     assert not np.array_equal(a_val.inputs, c_val.inputs)
-
-
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        if self.path.startswith("/cut/"):  # announces the full length, sends half, hangs up
-            data = (Path(self.directory) / self.path[5:]).read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data[: len(data) // 2])
-            return
-        super().do_GET()
-
-
-@pytest.fixture
-def server(tmp_path, data_dir):
-    """A real HTTP server on 127.0.0.1 serving shared/data files, a corrupted and a truncated copy."""
-    root = tmp_path / "www"
-    root.mkdir()
-    for f in (data_dir / "mnist").iterdir():
-        (root / f.name).write_bytes(f.read_bytes())
-    bad = bytearray((root / "t10k-labels-idx1-ubyte.gz").read_bytes())
-    bad[100] ^= 0xFF
-    (root / "corrupt.gz").write_bytes(bytes(bad))
-    (root / "short.gz").write_bytes(bytes(bad[: len(bad) // 2]))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, directory=str(root)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-
-
-@pytest.fixture
-def empty_places(tmp_path, monkeypatch):
-    monkeypatch.delenv("SWARMEDGE_DATA", raising=False)
-    monkeypatch.setenv("SWARMEDGE_CACHE", str(tmp_path / "cache"))
-    return tmp_path / "cache"
-
-
-def _remote(urls_for):
-    return [RemoteFile(f.name, tuple(urls_for(f.name.split("/")[-1])), sha256=f.sha256) for f in mnist.REMOTE]
-
-
-def test_download_verifies_and_caches(server, empty_places, monkeypatch):
-    # the first mirror serves a corrupt file, the second one truncates, the third is good
-    monkeypatch.setattr(mnist, "REMOTE", _remote(lambda n: [server + "corrupt.gz", server + "cut/" + n, server + n]))
-    x, y = load_mnist("test")
-    assert x.shape == (10000, 28, 28) and y[0] == 7
-    cached = sorted(p.name for p in (empty_places / "mnist").iterdir())
-    assert cached == sorted(f.name.split("/")[-1] for f in mnist.REMOTE)  # no .part files left
-    monkeypatch.setattr(mnist, "REMOTE", _remote(lambda n: ["http://127.0.0.1:9/" + n]))
-    assert load_mnist("test")[0].shape == (10000, 28, 28)  # now from the cache, no network
-
-
-@pytest.mark.parametrize("bad", ["corrupt.gz", "short.gz", "cut/t10k-labels-idx1-ubyte.gz"])
-def test_bad_downloads_are_rejected_and_leave_nothing(server, empty_places, monkeypatch, bad):
-    monkeypatch.setattr(mnist, "REMOTE", _remote(lambda n: [server + bad]))
-    with pytest.raises(InputError, match="could not download MNIST"):
-        load_mnist("test")
-    leftovers = [p for p in empty_places.rglob("*") if p.is_file()]
-    assert leftovers == []
-
-
-def test_offline_and_missing_says_where_it_looked(empty_places, monkeypatch, tmp_path):
-    monkeypatch.setattr(mnist, "REMOTE", _remote(lambda n: ["http://127.0.0.1:9/" + n]))
-    with pytest.raises(InputError) as err:
-        load_mnist("test", data=tmp_path / "nowhere")
-    assert "nowhere" in str(err.value) and "SWARMEDGE_DATA" in str(err.value) and str(empty_places) in str(err.value)

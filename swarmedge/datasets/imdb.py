@@ -8,8 +8,9 @@ from swarmedge.datasets.sources import RemoteFile, fetch, search_dirs
 from swarmedge.errors import InputError
 from swarmedge.runtimes.textfiles import LABELLED_RECORD, TEXT_INPUTS, decode_text, jsonl_records, read_bytes
 
+# the md5 the dataset's users publish; the size is the server's Content-Length, as wget logs and TFDS record it
 TARBALL = RemoteFile("aclImdb_v1.tar.gz", ("https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",),
-                     md5="7c2ac02c03563afcf9b574c7e56c153a")  # the md5 the dataset's users publish
+                     84_125_825, md5="7c2ac02c03563afcf9b574c7e56c153a")
 _MEMBER = re.compile(r"aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
 
 

@@ -9,14 +9,14 @@ from swarmedge.datasets.sources import RemoteFile, fetch, search_dirs
 from swarmedge.errors import InputError
 
 _BASE = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/")
-# sha256 of the official files (see the MNIST provenance notes in the README)
+# sha256 and byte count of the official files (see the MNIST provenance notes in the README)
 FILES = {
-    "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-    "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    "train-images-idx3-ubyte.gz": ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9_912_422),
+    "train-labels-idx1-ubyte.gz": ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28_881),
+    "t10k-images-idx3-ubyte.gz": ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1_648_877),
+    "t10k-labels-idx1-ubyte.gz": ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4_542),
 }
-REMOTE = [RemoteFile(f"mnist/{n}", tuple(b + n for b in _BASE), sha256=s) for n, s in FILES.items()]
+REMOTE = [RemoteFile(f"mnist/{n}", tuple(b + n for b in _BASE), size, sha256=s) for n, (s, size) in FILES.items()]
 
 
 def read_idx(path: Path) -> np.ndarray:
