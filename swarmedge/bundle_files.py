@@ -99,8 +99,8 @@ def read_verified(path: Path, size: int, sha256: str, manifest_name: str) -> byt
     fd, actual = _open_regular(path)
 
     def mismatch(detail: str) -> BundleError:
-        return BundleError(f"{path} does not match {manifest_name} ({detail}): corrupted, truncated or modified; "
-                           "copy or export the bundle again")
+        return BundleError(f"{path} does not match the size and sha256 recorded in {manifest_name} ({detail}): "
+                           "corrupted, truncated or modified; copy or export the bundle again")
 
     with os.fdopen(fd, "rb") as f:
         if actual != size:

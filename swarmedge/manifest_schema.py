@@ -72,6 +72,10 @@ _JSON_TYPES = {bool: "a boolean", int: "an integer", float: "a number", JsonFloa
                list: "an array", dict: "an object", type(None): "null"}
 
 
+_NOT_A_FILE_NAME = ("not a plain file name inside the bundle (letters, digits, '.', '_', '-'; no folders, "
+                    "no leading dot, not manifest.json)")
+
+
 def _describe(exc) -> str:
     path = exc.name[len("data"):].lstrip(".") if exc.name.startswith("data") else exc.name
     field, rule, definition, value = path or "the manifest", exc.rule, exc.rule_definition, exc.value
@@ -99,13 +103,14 @@ def _describe(exc) -> str:
         return f"{field} must have {op} {definition} {what} (got {count})"
     if rule == "uniqueItems":
         return f"{field} must not repeat an item {got}"
+    if rule == "propertyNames":  # which key broke it is not in the exception: find it
+        plain = re.compile(schema()["definitions"]["file_name"]["pattern"])
+        bad = next((k for k in value if not plain.search(k) or k == "manifest.json"), "?")
+        return f"{field} names {_show(bad)}, {_NOT_A_FILE_NAME}"
+    if rule in ("pattern", "not") and exc.definition == schema()["definitions"]["file_name"]:
+        return f"{field} names {_show(value)}, {_NOT_A_FILE_NAME}"
     if rule == "pattern":
         return f"{field} must match {definition} {got}"
-    if rule == "propertyNames":  # which key broke it is not in the exception: find it
-        pattern = re.compile(definition.get("pattern", ".*")) if isinstance(definition, dict) else re.compile(".*")
-        bad = next((k for k in value if not pattern.search(k) or k == "manifest.json"), "?")
-        return (f"{field} names {_show(bad)}, not a plain file name inside the bundle (letters, digits, '.', '_', "
-                "'-'; no folders, no leading dot, not manifest.json)")
     if rule == "additionalProperties" and isinstance(value, dict) and isinstance(exc.definition, dict):
         known = set(exc.definition.get("properties", {}))
         extra = sorted(k for k in value if k not in known)

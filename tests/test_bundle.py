@@ -1,0 +1,454 @@
+"""Opening a bundle: confinement, size+hash before use, external data, the manifest schema, cross-checks."""
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from swarmedge.errors import BundleError
+from swarmedge.manifest import MAX_MANIFEST_BYTES, read_manifest
+from swarmedge.runtimes import Bundle, Classifier
+
+from .conftest import run_device
+
+SECTION = "bundle refusals (test_bundle.py)"
+
+
+def _copy(bundle: Path, tmp_path: Path, name: str = "b.bundle") -> Path:
+    dest = tmp_path / name
+    shutil.copytree(bundle, dest)
+    return dest
+
+
+def _manifest(bundle: Path) -> dict:
+    return json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+
+
+def _write_manifest(bundle: Path, manifest) -> None:
+    (bundle / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def _relist(bundle: Path, manifest: dict, name: str) -> None:
+    """Record ``name``'s real size and hash, as someone who swaps a file and updates the manifest would."""
+    data = (bundle / name).read_bytes()
+    manifest["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def _refused(reliability, open_it, *needles: str) -> str:
+    """Assert ``open_it()`` raises one BundleError line holding every needle; return the message."""
+    with pytest.raises(BundleError) as info:
+        open_it()
+    message = str(info.value)
+    assert "\n" not in message and "Traceback" not in message, message
+    for needle in needles:
+        assert needle in message, message
+    reliability[SECTION]["refused in one line"] += 1
+    return message
+
+
+def _session(bundle: Path, precision: str = "fp32"):
+    return lambda: Bundle.open(bundle).session(precision)
+
+
+# -- 1. confinement --------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["../tokenizer.json", "/etc/hostname", "sub/tokenizer.json", "sub\\tokenizer.json",
+                                  "..", ".hidden.json", "C:tokenizer.json", "tok\x00en.json", "manifest.json", ""])
+def test_file_names_outside_a_flat_bundle_are_refused(text_bundle, tmp_path, reliability, name):
+    bundle = _copy(text_bundle, tmp_path)
+    m = _manifest(bundle)
+    m["files"][name] = m["files"].pop("tokenizer.json")
+    m["preprocessing"]["tokenizer"] = name
+    _write_manifest(bundle, m)
+    msg = _refused(reliability, lambda: Bundle.open(bundle), "names", "not a plain file name inside the bundle")
+    assert json.dumps(name) in msg
+
+
+def test_a_tokenizer_outside_the_bundle_is_never_read(text_bundle, tmp_path, reliability):
+    # The reported fault: files {"../tok.json": ...} with a matching hash made run read a file
+    # outside the bundle. A FIFO there would block any reader forever, so passing proves no read.
+    outside = tmp_path / "tok.json"
+    os.mkfifo(outside)
+    bundle = _copy(text_bundle, tmp_path)
+    m = _manifest(bundle)
+    m["files"]["../tok.json"] = m["files"].pop("tokenizer.json")
+    m["preprocessing"]["tokenizer"] = "../tok.json"
+    _write_manifest(bundle, m)
+    _refused(reliability, lambda: Classifier(bundle).classify_texts(["good film"]), "../tok.json")
+
+
+@pytest.mark.parametrize("target", ["outside", "inside"])
+def test_symlinks_are_refused_not_followed(text_bundle, tmp_path, reliability, target):
+    bundle = _copy(text_bundle, tmp_path)
+    real = tmp_path / "tokenizer.json" if target == "outside" else bundle / "tok.real"
+    shutil.copy(bundle / "tokenizer.json", real)  # same bytes: the hash would pass if followed
+    if target == "inside":
+        m = _manifest(bundle)
+        _relist(bundle, m, "tok.real")
+        _write_manifest(bundle, m)
+    (bundle / "tokenizer.json").unlink()
+    (bundle / "tokenizer.json").symlink_to(real)
+    _refused(reliability, lambda: Bundle.open(bundle), "tokenizer.json", "symbolic link")
+
+
+def test_a_symlinked_manifest_is_refused(text_bundle, tmp_path, reliability):
+    bundle = _copy(text_bundle, tmp_path)
+    shutil.move(bundle / "manifest.json", tmp_path / "elsewhere.json")
+    (bundle / "manifest.json").symlink_to(tmp_path / "elsewhere.json")
+    _refused(reliability, lambda: Bundle.open(bundle), "manifest.json", "symbolic link")
+
+
+def test_a_fifo_in_place_of_a_model_is_refused_without_blocking(text_bundle, tmp_path, reliability):
+    bundle = _copy(text_bundle, tmp_path)
+    (bundle / "model.onnx").unlink()
+    os.mkfifo(bundle / "model.onnx")
+    _refused(reliability, lambda: Bundle.open(bundle), "model.onnx", "not a regular file")
+
+
+def test_a_fifo_manifest_is_refused_without_blocking(text_bundle, tmp_path, reliability):
+    bundle = _copy(text_bundle, tmp_path)
+    (bundle / "manifest.json").unlink()
+    os.mkfifo(bundle / "manifest.json")
+    _refused(reliability, lambda: Bundle.open(bundle), "manifest.json", "not a regular file")
+
+
+@pytest.mark.parametrize("extra", ["notes.txt", ".DS_Store", "weights.bin", "sub/"])
+def test_unlisted_entries_are_refused(text_bundle, tmp_path, reliability, extra):
+    bundle = _copy(text_bundle, tmp_path)
+    if extra.endswith("/"):
+        (bundle / extra).mkdir()
+    else:
+        (bundle / extra).write_bytes(b"x")
+    _refused(reliability, lambda: Bundle.open(bundle), repr(extra.rstrip("/")), "does not list", "remove it")
+
+
+# -- 2. sizes and hashes before use, and only the verified bytes are used ------------------
+
+class _CountingReads:
+    """Wraps the file objects ``bundle_files`` reads through: records each read's size, and can
+    make the file grow after its size was checked (as a writer still copying it would)."""
+
+    def __init__(self, monkeypatch, grow: Path | None = None):
+        self.sizes: list[int] = []
+        real = os.fdopen
+
+        def fdopen(*args, **kwargs):
+            f = real(*args, **kwargs)
+            outer = self
+
+            class Wrapped:
+                def __enter__(self):
+                    return self
+
+                def __exit__(self, *exc):
+                    f.close()
+
+                def read(self, n=-1):
+                    if grow is not None:
+                        with open(grow, "ab") as g:
+                            g.write(b"\0" * 1000)
+                    data = f.read(n)
+                    outer.sizes.append(len(data))
+                    return data
+
+            return Wrapped()
+
+        monkeypatch.setattr(os, "fdopen", fdopen)
+
+
+def test_a_file_of_another_size_is_refused_unread(text_bundle, tmp_path, reliability, monkeypatch):
+    bundle = _copy(text_bundle, tmp_path)
+    with open(bundle / "model.onnx", "ab") as f:
+        f.write(b"\0" * 4096)
+    b = Bundle.open(bundle)
+    reads = _CountingReads(monkeypatch)
+    _refused(reliability, lambda: b.session("fp32"), "model.onnx", "bytes, the manifest says")
+    assert reads.sizes == []  # refused on its size (fstat): not one byte read
+
+
+def test_a_file_growing_while_read_is_refused_after_one_extra_byte(text_bundle, tmp_path, reliability,
+                                                                    monkeypatch):
+    bundle = _copy(text_bundle, tmp_path)
+    b = Bundle.open(bundle)
+    size = b.manifest["files"]["model.onnx"]["bytes"]
+    reads = _CountingReads(monkeypatch, grow=bundle / "model.onnx")
+    _refused(reliability, lambda: b.session("fp32"), "model.onnx", f"{size + 1} bytes read")
+    assert reads.sizes == [size + 1]
+
+
+def test_same_size_other_bytes_is_refused(text_bundle, tmp_path, reliability):
+    bundle = _copy(text_bundle, tmp_path)
+    data = bytearray((bundle / "tokenizer.json").read_bytes())
+    data[-2] ^= 1
+    (bundle / "tokenizer.json").write_bytes(bytes(data))
+    _refused(reliability, lambda: Bundle.open(bundle).read_text("tokenizer.json"), "sha256 differs")
+
+
+def test_onnxruntime_gets_the_verified_bytes_not_a_path(text_bundle, monkeypatch):
+    import onnxruntime as ort
+
+    seen = []
+    real = ort.InferenceSession
+    monkeypatch.setattr(ort, "InferenceSession", lambda model, *a, **k: seen.append(model) or real(model, *a, **k))
+    Bundle.open(text_bundle).session("int8")
+    assert seen == [(text_bundle / "model.int8.onnx").read_bytes()]
+
+
+def test_an_oversized_manifest_is_refused_unparsed(text_bundle, tmp_path, reliability):
+    bundle = _copy(text_bundle, tmp_path)
+    m = _manifest(bundle)
+    m["padding"] = "x" * MAX_MANIFEST_BYTES
+    _write_manifest(bundle, m)
+    _refused(reliability, lambda: Bundle.open(bundle), "manifest.json", "more than any")
+
+
+# -- 3. external data -----------------------------------------------------------------
+
+def _external_data_model(folder: Path, location: str = "w.bin") -> bytes:
+    """An ONNX model (same input/output as the text model) whose only weight lives in ``location``."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    from onnx.external_data_helper import convert_model_to_external_data
+
+    table = numpy_helper.from_array(np.ones((24, 2), dtype=np.float32), "table")
+    nodes = [helper.make_node("Gather", ["table", "input_ids"], ["emb"]),
+             helper.make_node("ReduceMean", ["emb"], ["logits"], axes=[1], keepdims=0)]
+    graph = helper.make_graph(nodes, "ext", [helper.make_tensor_value_info("input_ids", TensorProto.INT64,
+                                                                           ["batch", "length"])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 2])], [table])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    convert_model_to_external_data(model, all_tensors_to_one_file=True, location=location, size_threshold=0)
+    onnx.save_model(model, str(folder / "model.onnx"))  # writes folder/w.bin beside it
+    return (folder / "model.onnx").read_bytes()
+
+
+@pytest.mark.parametrize("w_bin", ["listed", "unlisted", "absent", "in the working directory"])
+def test_external_data_models_are_refused(text_bundle, tmp_path, reliability, monkeypatch, w_bin):
+    bundle = _copy(text_bundle, tmp_path)
+    _external_data_model(bundle)
+    m = _manifest(bundle)
+    _relist(bundle, m, "model.onnx")
+    if w_bin == "listed":
+        _relist(bundle, m, "w.bin")
+    elif w_bin == "absent":
+        (bundle / "w.bin").unlink()
+    elif w_bin == "in the working directory":  # onnxruntime's default for a model given as bytes
+        shutil.move(bundle / "w.bin", tmp_path / "w.bin")
+        monkeypatch.chdir(tmp_path)
+    _write_manifest(bundle, m)
+    needles = ("w.bin", "does not list") if w_bin == "unlisted" else ("external data", "single-file ONNX")
+    _refused(reliability, _session(bundle), *needles)
+
+
+# -- 4. the manifest schema -----------------------------------------------------------
+
+def _set(path: str, value):
+    def mutate(m):
+        *parents, last = path.split("/")
+        node = m
+        for p in parents:
+            node = node[int(p)] if isinstance(node, list) else node[p]
+        if value is _DELETE:
+            del node[last]
+        elif isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+    return mutate
+
+
+_DELETE = object()
+TEXT_FAULTS = [  # (mutation, words the one-line error must hold)
+    (_set("preprocessing/kind", _DELETE), ["preprocessing", "kind"]),
+    (_set("files", [{"sha256": "0" * 64}]), ["files must be an object", "got an array"]),
+    (_set("labels", []), ["labels must have at least 2 items"]),
+    (_set("labels", ["positive", "positive"]), ["labels must not repeat"]),
+    (_set("labels", ["neg\nline", "pos"]), ["labels[0]"]),
+    (_set("labels", "negative,positive"), ["labels must be an array"]),
+    (_set("preprocessing/multiple_of", 0), ["preprocessing.multiple_of must be >= 1", "(got 0)"]),
+    (_set("preprocessing/multiple_of", 3), ["preprocessing.seq_len (32) must be a multiple"]),
+    (_set("preprocessing/seq_len", 10_000_000), ["preprocessing.seq_len must be <= 4096 (got 10000000)"]),
+    (_set("preprocessing/seq_len", -32), ["preprocessing.seq_len must be >= 1"]),
+    (_set("preprocessing/seq_len", 10**400), ["preprocessing.seq_len must be <= 4096"]),
+    (_set("preprocessing/seq_len", 32.0), ["preprocessing.seq_len must be an integer (got a number)"]),
+    (_set("preprocessing/seq_len", True), ["preprocessing.seq_len must be an integer (got a boolean)"]),
+    (_set("preprocessing/seq_len", None), ["preprocessing.seq_len must be an integer (got null)"]),
+    (_set("preprocessing/seq_len", "32"), ["preprocessing.seq_len must be an integer (got a string)"]),
+    (_set("preprocessing/pad_id", 24), ["pad_id (24) must be < config.vocab_size (24)"]),
+    (_set("preprocessing/truncation", "middle"), ["preprocessing.truncation must be one of"]),
+    (_set("preprocessing/lowercase", False), ["preprocessing has unknown field \"lowercase\""]),
+    (_set("preprocessing/tokenizer", "vocab.txt"), ["preprocessing.tokenizer", "files does not list"]),
+    (_set("preprocessing", {"kind": "boids", "image_size": 28, "threshold": 0.5, "habitat_scaling": 10}),
+     ["preprocessing.kind must be \"text\""]),
+    (_set("model_type", "gpt"), ["model_type must be one of"]),
+    (_set("config/num_classes", 3), ["labels has 2 names but config.num_classes is 3"]),
+    (_set("config", None), ["config must be an object (got null)"]),
+    (_set("inputs", []), ["inputs must have at least 1 items"]),
+    (_set("inputs/0/name", "boids"), ["inputs[0].name must be \"input_ids\""]),
+    (_set("inputs/0/dtype", "float32"), ["inputs[0].dtype"]),
+    (_set("outputs/0/name", "scores"), ["outputs[0].name must be \"logits\""]),
+    (_set("files/model.onnx", {"sha256": "xyz", "bytes": 1}), ["sha256 must match"]),
+    (_set("files/tokenizer.json/bytes", -1), ["bytes must be >= 0"]),
+    (_set("files/tokenizer.json/bytes", 1e30), ["bytes must be an integer"]),
+    (_set("files/tokenizer.json/sha256", _DELETE), ["lacks \"sha256\""]),
+    (lambda m: m["files"].pop("model.onnx"), ["files lacks \"model.onnx\""]),
+    (_set("int8_vs_fp32/ok", "yes"), ["int8_vs_fp32.ok must be a boolean"]),
+    (_set("int8_vs_fp32", []), ["int8_vs_fp32 must be an object or null"]),
+    (_set("created", {"deep": json.loads("[" * 500 + "]" * 500)}), ["created must be a string"]),
+]
+
+
+@pytest.mark.parametrize("mutate,needles", TEXT_FAULTS, ids=[str(i) for i in range(len(TEXT_FAULTS))])
+def test_schema_violations_are_one_line_naming_the_field(text_bundle, tmp_path, reliability, mutate, needles):
+    bundle = _copy(text_bundle, tmp_path)
+    m = _manifest(bundle)
+    mutate(m)
+    _write_manifest(bundle, m)
+    _refused(reliability, lambda: Bundle.open(bundle), "manifest.json: ", "export the bundle again", *needles)
+
+
+@pytest.mark.parametrize("mutate,needles", [
+    (_set("preprocessing/threshold", 1.5), ["preprocessing.threshold must be < 1"]),
+    (_set("preprocessing/habitat_scaling", 0), ["preprocessing.habitat_scaling must be > 0"]),
+    (_set("preprocessing/image_size", 32), ["preprocessing.image_size must be 28"]),
+    (_set("config/digits", [5, 6, 7]), ["labels has 2 names but config.digits has 3"]),
+    (_set("inputs", [{"name": "boids", "dtype": "float32", "shape": ["batch", "boids", 2]}]),
+     ["inputs must have at least 2 items"]),
+    (_set("outputs/0/shape", ["batch"]), ["outputs[0].shape must have at least 2 items"]),
+])
+def test_boids_schema_violations(boids_bundle, tmp_path, reliability, mutate, needles):
+    bundle = _copy(boids_bundle, tmp_path)
+    m = _manifest(bundle)
+    mutate(m)
+    _write_manifest(bundle, m)
+    _refused(reliability, lambda: Bundle.open(bundle), *needles)
+
+
+@pytest.mark.parametrize("text,needles", [
+    ('{"format": "swarmedge.bundle", "format_version": 1, "labels": [NaN]}', ["NaN is not a JSON number"]),
+    ('{"format": "swarmedge.bundle", "format_version": 1, "x": Infinity}', ["Infinity"]),
+    ('{"format": "swarmedge.bundle", "format_version": 1, "format": "swarmedge.bundle"}', ["'format' appears twice"]),
+    ("[" * 100_000 + "]" * 100_000, ["manifest.json"]),
+    ('{"format": "swarmedge.bundle", "format_version": 2}', ["bundle format 2, this swarmedge reads 1"]),
+    ('{"format": "swarmedge.bundle", "format_version": true}', ["bundle format True"]),
+    ('{"format": "swarmedge.bundle"}', ["bundle format None"]),
+    ("[1, 2]", ["not a swarmedge bundle manifest"]),
+    ('"swarmedge.bundle"', ["not a swarmedge bundle manifest"]),
+    ('{"format": "swarmedge.bundle", "format_version": 1, "n": ' + "9" * 5000 + "}", ["corrupt"]),
+])
+def test_malformed_json_is_one_line(text_bundle, tmp_path, reliability, text, needles):
+    bundle = _copy(text_bundle, tmp_path)
+    (bundle / "manifest.json").write_text(text, encoding="utf-8")
+    _refused(reliability, lambda: Bundle.open(bundle), *needles)
+
+
+def test_non_utf8_manifest(text_bundle, tmp_path, reliability):
+    bundle = _copy(text_bundle, tmp_path)
+    (bundle / "manifest.json").write_bytes(b'{"format": "\xff"}')
+    _refused(reliability, lambda: Bundle.open(bundle), "not UTF-8")
+
+
+# -- 5. cross-checks of the model against the manifest --------------------------------
+
+def test_another_models_onnx_with_matching_hashes_is_refused(text_bundle, boids_bundle, tmp_path, reliability):
+    bundle = _copy(text_bundle, tmp_path)
+    m = _manifest(bundle)
+    for name in ("model.onnx", "model.int8.onnx"):
+        shutil.copy(boids_bundle / name, bundle / name)
+        _relist(bundle, m, name)
+    _write_manifest(bundle, m)
+    Bundle.open(bundle)  # the manifest alone cannot tell
+    _refused(reliability, lambda: Classifier(bundle), "takes inputs (boids float rank 3, lengths int64 rank 1)",
+             "manifest says (input_ids int64 rank 2)")
+
+
+def test_a_model_scoring_another_number_of_classes_is_refused(text_bundle, tmp_path, reliability):
+    bundle = _copy(text_bundle, tmp_path)
+    m = _manifest(bundle)
+    m["labels"] = ["a", "b", "c"]
+    m["config"]["num_classes"] = 3
+    _write_manifest(bundle, m)
+    _refused(reliability, _session(bundle, "int8"), "scores 2 classes but the manifest has 3 labels")
+
+
+def test_a_missing_output_is_refused(boids_bundle, tmp_path, reliability):
+    bundle = _copy(boids_bundle, tmp_path)
+    m = _manifest(bundle)
+    m["outputs"][2]["name"] = "path"
+    _write_manifest(bundle, m)
+    _refused(reliability, _session(bundle), "output path", "no such output")
+
+
+def test_not_an_onnx_model_is_one_line(text_bundle, tmp_path, reliability):
+    bundle = _copy(text_bundle, tmp_path)
+    (bundle / "model.onnx").write_bytes(b"not a model at all")
+    m = _manifest(bundle)
+    _relist(bundle, m, "model.onnx")
+    _write_manifest(bundle, m)
+    _refused(reliability, _session(bundle), "onnxruntime cannot load", "export the bundle again")
+
+
+# -- 6. what the exporter writes, and which schema is used ----------------------------------
+
+def test_exported_bundles_validate_against_the_packaged_schema(text_bundle, boids_bundle):
+    from importlib.resources import files
+
+    import fastjsonschema
+
+    from swarmedge.manifest_schema import SCHEMA_FILE, schema
+
+    packaged = files("swarmedge.runtimes").joinpath(SCHEMA_FILE)
+    assert schema() == json.loads(packaged.read_text(encoding="utf-8"))
+    assert "format_version:1" in schema()["$id"] and schema()["properties"]["format_version"] == {"const": 1}
+    validate = fastjsonschema.compile(schema())
+    for bundle in (text_bundle, boids_bundle):
+        validate(_manifest(bundle))  # the plain schema, without swarmedge's reader
+        read_manifest(bundle)
+        for precision in Bundle.open(bundle).precisions:
+            Bundle.open(bundle).session(precision)
+
+
+def test_the_schema_ships_in_the_package_data():
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "bundle.schema.json" in pyproject["tool"]["setuptools"]["package-data"]["swarmedge.runtimes"]
+    assert (root / "runtimes" / "bundle.schema.json").is_file()
+
+
+def test_export_refuses_a_model_whose_bundle_would_not_open(tiny_text_ckpt, tmp_path, monkeypatch):
+    from swarmedge.errors import InputError
+    from swarmedge.export import pipeline
+
+    real = pipeline.written_problem
+
+    def too_long(manifest):  # as a checkpoint with seq_len 8192 would give, without training one
+        manifest["preprocessing"]["seq_len"] = 8192
+        return real(manifest)
+
+    monkeypatch.setattr(pipeline, "written_problem", too_long)
+    out = tmp_path / "long.bundle"
+    with pytest.raises(InputError, match=r"would not open \(preprocessing.seq_len must be <= 4096"):
+        pipeline.export_bundle(tiny_text_ckpt, out, quantize_mode=None)
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+# -- the CLI: one line, no traceback, for each kind of refusal --------------------------------
+
+def test_cli_refusals_are_one_line(text_bundle, tmp_path, reliability):
+    bundle = _copy(text_bundle, tmp_path)
+    m = _manifest(bundle)
+    m["preprocessing"]["seq_len"] = 10_000_000
+    _write_manifest(bundle, m)
+    for command in (["run", str(bundle), "--text", "good film"], ["profile", str(bundle)]):
+        r = run_device(command)
+        assert r.returncode == 2, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
+        assert "preprocessing.seq_len must be <= 4096 (got 10000000)" in r.stderr
+        reliability[SECTION]["refused in one line"] += 1
