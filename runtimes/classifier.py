@@ -6,9 +6,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from swarmedge.errors import InputError
+from swarmedge.limits import MAX_BATCH
 from swarmedge.runtimes.bundle import Bundle
 
-MAX_THREADS = 256  # the CLI's bound too: more workers than that only thrash
+MAX_BATCH_SIZE = MAX_BATCH  # raw inputs preprocessed at a time: more only holds more in memory
 
 
 @dataclass(frozen=True)
@@ -60,21 +61,32 @@ class Classifier:
     whatever else is classified with it, in which order, and with how many threads.
     ``batch_size`` only sets how many raw inputs are preprocessed at a time.
 
-    Raises ``InputError`` for a bad ``threads``/``batch_size``/``precision`` and
-    ``BundleError`` when the model's output does not match the bundle's labels.
+    ``threads`` above the cores this process may use is capped at that number: the
+    notice is kept in ``notices`` and issued as a ``RuntimeWarning``.
+
+    Raises ``InputError`` for ``threads`` < 1, ``batch_size`` outside 1..``MAX_BATCH_SIZE``,
+    a ``precision`` other than "int8"/"fp32" (any case), and ``BundleError`` when the model's
+    output does not match the bundle's labels.
     """
 
     def __init__(self, bundle, precision: str | None = None, threads: int | None = None, batch_size: int = 64):
-        from swarmedge.runtimes.batching import PerInputRunner, default_workers
+        import warnings
 
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
-                                    or not 1 <= threads <= MAX_THREADS):
-            raise InputError(f"threads must be an integer in 1..{MAX_THREADS}, got {threads!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+        from swarmedge.runtimes.batching import PerInputRunner, clamp_threads, default_workers
+
+        self.notices: list[str] = []
+        if threads is not None:
+            threads, notice = clamp_threads(threads, "threads")
+            if notice:
+                self.notices.append(notice)
+                warnings.warn(notice, RuntimeWarning, stacklevel=2)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH_SIZE:
+            raise InputError(f"batch_size must be an integer in 1..{MAX_BATCH_SIZE}, got {batch_size!r}")
+        if precision is not None and not isinstance(precision, str):
+            raise InputError(f"precision must be 'int8' or 'fp32', got {precision!r}")
         self.bundle = bundle if isinstance(bundle, Bundle) else Bundle.open(bundle)
         m = self.bundle.manifest
-        self.precision = self.bundle.default_precision if precision is None else precision
+        self.precision = self.bundle.default_precision if precision is None else precision.strip().lower()
         self.session = self.bundle.session(self.precision, threads=1)
         self.kind = m["preprocessing"]["kind"]
         self.input_names = [i["name"] for i in m["inputs"]]

@@ -17,11 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from swarmedge.errors import InputError
+from swarmedge.limits import MAX_BATCH, MAX_REPEAT, MAX_WARMUP
 from swarmedge.runtimes.bundle import Bundle
 from swarmedge.runtimes.cost import macs_per_sample
 
 NOISY_CV = 0.25  # coefficient of variation above which the machine was likely busy
 NOISY_TAIL = 3.0  # p99 / p50 above which the machine was likely busy
+PRECISIONS = ("int8", "fp32")
+DEFAULT_BOIDS = 150  # a typical digit's boid count
 
 
 def synthetic_feeds(manifest: dict, batch: int, length: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -112,17 +115,102 @@ def operator_times(model: Path, feeds: dict, threads: int, repeat: int) -> list[
     return sorted(rows, key=lambda r: -r["ms_per_inference"])
 
 
-def profile_bundle(path, precisions=("int8", "fp32"), threads=(1,), batches=(1,), lengths=None,
-                   warmup: int = 10, repeat: int = 100, per_op: bool = False, progress: bool = True) -> dict:
-    """Profile every combination; returns the JSON-ready report that ``compare`` reads."""
+def length_option(manifest: dict) -> str:
+    """The CLI option that sets an input's length for this model: ``--seq-len`` or ``--boids``."""
+    return "--seq-len" if manifest["model_type"] == "swarmformer" else "--boids"
+
+
+def max_length(manifest: dict) -> int:
+    """The longest input the bundle's runner ever feeds: the text model's ``seq_len`` (longer
+    texts are truncated to it), or one boid per pixel of the digit (784 for 28 x 28)."""
+    pre = manifest["preprocessing"]
+    return int(pre["seq_len"]) if manifest["model_type"] == "swarmformer" else int(pre["image_size"]) ** 2
+
+
+def activation_bytes(manifest: dict, batch: int, length: int) -> int:
+    """A rough upper estimate of the memory one run holds: a few (B, L, D) tensors for text
+    (the gates concatenate two), the (B, N, N) attention and (B, N, F) feed-forward for boids."""
+    cfg = manifest["config"]
+    if manifest["model_type"] == "swarmformer":
+        return 8 * batch * length * cfg["d_model"] * 4
+    return 2 * batch * length * (length + cfg["dim_feedforward"]) * 4
+
+
+def check_profile_options(manifest: dict, precisions, threads, batches, lengths, warmup: int, repeat: int,
+                          available: int | None = None) -> list[str]:
+    """Raise ``InputError`` (one line naming the option and its allowed range or choices) for a
+    value the profiler must not run; return notices for thread counts capped at the cores.
+
+    precisions: "int8"/"fp32" (any case) the bundle has; threads: >= 1, capped at the cores this
+    process may use; batches: 1..``MAX_BATCH``; lengths: 1..``max_length`` (multiples of the
+    text model's cluster size); warmup 0..``MAX_WARMUP``; repeat 1..``MAX_REPEAT``; and a
+    largest batch x length whose activations fit in ``available`` bytes [default: free memory].
+    Returns (thread counts, notices): the counts capped at the cores, duplicates dropped, and
+    a notice per capped count.
+    """
+    from swarmedge.limits import available_memory
+    from swarmedge.runtimes.batching import clamp_threads
+
+    flag = length_option(manifest)
+    for p in precisions:
+        if p not in PRECISIONS:
+            raise InputError(f"--precision {p!r} is not one of {', '.join(PRECISIONS)}")
+    longest = max_length(manifest)
+    why = ("this bundle's seq_len: longer texts are cut to it" if flag == "--seq-len"
+           else f"one boid per pixel of a {manifest['preprocessing']['image_size']}-pixel-square digit")
+    for name, values, high, reason in (("--batch", batches, MAX_BATCH, "inputs per run"),
+                                       (flag, lengths, longest, why)):
+        bad = [v for v in values if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= high]
+        if bad:
+            raise InputError(f"{name} {bad[0]!r} is out of range: it must be in 1..{high:,} ({reason})")
+    if not 0 <= warmup <= MAX_WARMUP or not 1 <= repeat <= MAX_REPEAT:
+        raise InputError(f"--warmup must be in 0..{MAX_WARMUP:,} and --repeat in 1..{MAX_REPEAT:,}, "
+                         f"got {warmup} and {repeat}")
+    notices, capped = [], []
+    for t in threads:
+        t, notice = clamp_threads(t)
+        if notice:
+            notices.append(notice)
+        if t not in capped:
+            capped.append(t)
+    need = activation_bytes(manifest, max(batches), max(lengths))
+    available = available_memory() if available is None else available
+    if available is not None and need > available:
+        raise InputError(f"--batch {max(batches)} at {flag} {max(lengths)} needs about {need / 2**30:.1f} GiB, "
+                         f"more than the {available / 2**30:.1f} GiB of memory available; profile smaller batches")
+    return capped, notices
+
+
+def profile_bundle(path, precisions=None, threads=(1,), batches=(1,), lengths=None,
+                   warmup: int = 10, repeat: int = 100, per_op: bool = False, progress: bool = True,
+                   length_flag: str | None = None, notices: list[str] | None = None) -> dict:
+    """Profile every combination; returns the JSON-ready report that ``compare`` reads.
+
+    ``precisions``: "int8"/"fp32" [default: every one the bundle has]; ``lengths``: tokens
+    (text) or boids per input [default: the bundle's seq_len, or 150 boids]; ``length_flag``:
+    the option the lengths came from, refused when it is the other model's (``--boids`` on a
+    text bundle). Thread counts above the cores are capped, with a line added to ``notices``.
+    Raises ``InputError`` for any value ``check_profile_options`` refuses.
+    """
     from tqdm import tqdm
 
     bundle = Bundle.open(path)
-    precisions = [p for p in precisions if p in bundle.precisions] or bundle.precisions
+    manifest = bundle.manifest
+    if length_flag is not None and lengths and length_flag != length_option(manifest):
+        kind = "a text model" if manifest["model_type"] == "swarmformer" else "a boid model"
+        raise InputError(f"{length_flag} does not apply to {bundle.path}: it is {kind}; "
+                         f"use {length_option(manifest)}")
+    precisions = bundle.precisions if precisions is None else [str(p).strip().lower() for p in precisions]
     if lengths is None:
-        lengths = [bundle.manifest["preprocessing"].get("seq_len", 150)]  # 150: a typical digit's boid count
-    if warmup < 0 or repeat < 1:
-        raise InputError("--warmup must be >= 0 and --repeat >= 1")
+        lengths = [manifest["preprocessing"].get("seq_len", DEFAULT_BOIDS)]
+    threads, capped = check_profile_options(manifest, precisions, list(threads), list(batches), list(lengths),
+                                            warmup, repeat)
+    if notices is not None:
+        notices.extend(capped)
+    missing = [p for p in precisions if p not in bundle.precisions]
+    if missing:  # said before any timing, not after the other precision's runs
+        raise InputError(f"--precision {missing[0]}: bundle {bundle.path} has no {missing[0]} model "
+                         f"(it has {', '.join(bundle.precisions)})")
     combos = list(product(precisions, threads, batches, lengths))
     configs = []
     for precision, t, b, n in tqdm(combos, desc="profile", unit="config", disable=None if progress else True,

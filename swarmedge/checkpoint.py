@@ -71,6 +71,21 @@ def check_labels(checkpoint: dict, path) -> None:
             "retrain it (`swarmedge train` sizes the outputs from the data's labels) or set one label per class")
 
 
+def check_config(checkpoint: dict, path) -> None:
+    """Raise ``CheckpointError`` (one line) for a config that is not a dict, has wrong types, or
+    describes a model too big to build or export (``swarmedge.limits``), before anything
+    is allocated: a file claiming ``blocks=10**12`` would otherwise hang the exporter."""
+    from swarmedge.models import config_from_dict
+
+    config = checkpoint.get("config")
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: 'config' must be a dict of model settings, got {type(config).__name__}")
+    try:
+        config_from_dict(checkpoint["model_type"], config)
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+
+
 def make_checkpoint(model, model_type: str, labels: list[str], preprocessing: dict, **metadata) -> dict:
     """The checkpoint dict for ``model`` (plain types + a state dict of tensors)."""
     return {
@@ -154,6 +169,7 @@ def load_checkpoint(path: Path, vocab: Path | None = None, notices: list[str] | 
             checkpoint["state_dict"] = layouts.normalise_state(checkpoint["state_dict"], notices, path.name)
             if vocab is not None and checkpoint["model_type"] == "swarmformer":
                 notices.append(f"--vocab {vocab} ignored: {path.name} carries the tokenizer it was trained with")
+    check_config(checkpoint, path)
     check_labels(checkpoint, path)
     check_finite(checkpoint["state_dict"], path)
     if checkpoint["model_type"] == "swarmformer":

@@ -9,8 +9,12 @@ import click
 from swarmedge import __version__
 from swarmedge.cli_train import train
 from swarmedge.errors import SwarmedgeError
+from swarmedge.limits import MAX_BATCH, MAX_REPEAT, MAX_WARMUP
 
 TARGETS = ["auto", "x86", "x86-vnni", "arm64", "pi4", "pi5"]
+PRECISIONS = ["int8", "fp32"]
+SEEDS = click.IntRange(0, 2**32 - 1)  # numpy's and torch's seeds: unsigned 32-bit is safe for both
+THREADS_HELP = "more than the cores this process may use are capped at that number, with a note"
 
 
 class Group(click.Group):
@@ -40,6 +44,46 @@ def cli():
     """
 
 
+def _note(notice: str) -> None:
+    click.echo(f"swarmedge: note: {notice}", err=True)
+
+
+def _capped_threads(threads):
+    """``threads`` capped at the cores this process may use; the notice goes to stderr."""
+    from swarmedge.runtimes.batching import clamp_threads
+
+    if threads is None:
+        return None
+    threads, notice = clamp_threads(threads)
+    if notice:
+        _note(notice)
+    return threads
+
+
+def _finite(ctx, param, value):
+    # click's FloatRange lets NaN through (every comparison with NaN is false)
+    if value is not None and value != value or value in (float("inf"), float("-inf")):
+        raise click.BadParameter(f"{value} is not a finite number")
+    return value
+
+
+def _choice_list(choices):
+    """A callback reading a comma-separated list of ``choices`` (any case, or a function
+    returning them), refusing any other value in one line that lists the choices."""
+    def parse(ctx, param, value):
+        if value is None:
+            return None
+        allowed = list(choices() if callable(choices) else choices)
+        items = [v.strip().lower() for v in str(value).split(",") if v.strip()]
+        if not items:
+            raise click.BadParameter(f"give one or more of {', '.join(allowed)}, comma-separated")
+        for item in items:
+            if item not in allowed:
+                raise click.BadParameter(f"{item!r} is not one of {', '.join(allowed)}")
+        return list(dict.fromkeys(items))
+    return parse
+
+
 def _parse_sets(values) -> dict:
     out = {}
     for item in values:
@@ -59,7 +103,7 @@ def _parse_sets(values) -> dict:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one config field (repeatable).")
 @click.option("--vocab", type=click.Path(path_type=Path), help="WordPiece vocab.txt for SwarmFormer "
               "[default: $SWARMEDGE_DATA/bert-base-uncased-vocab.txt].")
-@click.option("--seed", default=0, show_default=True, help="Seed of the random initialisation.")
+@click.option("--seed", type=SEEDS, default=0, show_default=True, help="Seed of the random initialisation.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Checkpoint to write (.pt).")
 def init(model_type, preset, sets, vocab, seed, output):
     """Write a freshly initialised checkpoint, to try the pipeline before training.
@@ -91,17 +135,22 @@ def init(model_type, preset, sets, vocab, seed, output):
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Bundle directory [default: MODEL.bundle beside MODEL].")
-@click.option("--quantize", type=click.Choice(["int8", "none"]), default="int8", show_default=True)
-@click.option("--mode", type=click.Choice(["dynamic", "static"]), default="dynamic", show_default=True,
+@click.option("--quantize", type=click.Choice(["int8", "none"], case_sensitive=False), default="int8",
+              show_default=True)
+@click.option("--mode", type=click.Choice(["dynamic", "static"], case_sensitive=False), default="dynamic",
+              show_default=True,
               help="int8 flavour: dynamic (weights only, activations at run time) or static QDQ (calibrated).")
-@click.option("--target", type=click.Choice(TARGETS), default="auto", show_default=True,
+@click.option("--target", type=click.Choice(TARGETS, case_sensitive=False), default="auto", show_default=True,
               help="CPU to quantize for; auto reads this machine's CPU.")
 @click.option("--calibration", type=click.Path(path_type=Path),
               help="Inputs for calibration and the int8 check: .txt/.jsonl[.gz] texts, .npy/.npz/folder of digits.")
-@click.option("--method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
+@click.option("--method", type=click.Choice(["minmax", "entropy", "percentile"], case_sensitive=False),
+              default="minmax",
               show_default=True, help="Calibration method for --mode static.")
-@click.option("--opset", type=int, default=20, show_default=True)
-@click.option("--tolerance", type=float, default=1e-4, show_default=True,
+@click.option("--opset", type=click.IntRange(18, 26), default=20, show_default=True,
+              help="ONNX opset: the dynamo exporter's and onnxruntime's common range.")
+@click.option("--tolerance", type=click.FloatRange(0, 1, min_open=True), callback=_finite, default=1e-4,
+              show_default=True,
               help="Allowed |ONNX - PyTorch|: this plus 1e-5 x |PyTorch value|, elementwise.")
 @click.option("--allow-mismatch", is_flag=True,
               help="Keep the bundle even if parity fails or int8 agrees with fp32 on under 90% of inputs "
@@ -152,9 +201,10 @@ def export(model, output, quantize, mode, target, calibration, method, opset, to
               help="Texts, one per line (.txt/.jsonl), or images (.npy/.npz of N x 28 x 28).")
 @click.option("--image", "images", multiple=True, type=click.Path(path_type=Path),
               help="A PNG/JPEG/npy digit image (repeatable).")
-@click.option("--precision", type=click.Choice(["int8", "fp32"]), help="[default: int8 if the bundle has it]")
-@click.option("--threads", type=click.IntRange(min=1, max=256),
-              help="Inputs classified in parallel, one onnxruntime thread each [default: all cores].")
+@click.option("--precision", type=click.Choice(PRECISIONS, case_sensitive=False),
+              help="[default: int8 if the bundle has it]")
+@click.option("--threads", type=click.IntRange(min=1),
+              help=f"Inputs classified in parallel, one onnxruntime thread each [default: all cores; {THREADS_HELP}].")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per input (JSON lines).")
 @click.option("--remote", metavar="[USER@]HOST[:DIR]", help="Run on a device over ssh (the bundle is copied there).")
 def run(bundle, stdin, texts, file, images, precision, threads, as_json, remote):
@@ -187,6 +237,7 @@ def run(bundle, stdin, texts, file, images, precision, threads, as_json, remote)
                          sys.stdin.buffer.read() if stdin else None)
         click.echo(out, nl=False)
         return
+    threads = _capped_threads(threads)  # here, not before --remote: the device has its own cores
     # bytes, not text-mode stdin: decoded by the same policy as --file, so bad bytes name their line
     stdin_bytes = sys.stdin.buffer.read() if stdin else None
     results, notices = runner.classify(bundle, texts=list(texts), file=file, images=list(images),
@@ -218,7 +269,8 @@ def _one_line(text: str, width: int = 60) -> str:
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--data", "data", required=True, help="mnist, imdb, or a path to your own labelled data.")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding mnist/imdb files.")
-@click.option("--precision", type=click.Choice(["fp32", "int8"]), help="For bundles [default: int8 if present].")
+@click.option("--precision", type=click.Choice(PRECISIONS, case_sensitive=False),
+              help="For bundles [default: int8 if present].")
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate a seeded sample of this many inputs.")
 @click.option("--json", "as_json", is_flag=True)
 def eval_(model, data, data_dir, precision, limit, as_json):
@@ -257,13 +309,18 @@ def _int_list(ctx, param, value):
 
 @cli.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
-@click.option("--precision", default="int8,fp32", show_default=True, help="Comma-separated precisions.")
-@click.option("--threads", default="1", show_default=True, callback=_int_list, help="Comma-separated thread counts.")
-@click.option("--batch", default="1", show_default=True, callback=_int_list, help="Comma-separated batch sizes.")
-@click.option("--seq-len", callback=_int_list, help="Text models: tokens per input [default: the bundle's seq_len].")
-@click.option("--boids", callback=_int_list, help="Boid models: boids per input [default: 150].")
-@click.option("--warmup", type=click.IntRange(min=0), default=10, show_default=True)
-@click.option("--repeat", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--precision", callback=_choice_list(PRECISIONS),
+              help="Comma-separated: int8, fp32 [default: every precision the bundle has].")
+@click.option("--threads", default="1", show_default=True, callback=_int_list,
+              help=f"Comma-separated onnxruntime thread counts ({THREADS_HELP}).")
+@click.option("--batch", default="1", show_default=True, callback=_int_list,
+              help=f"Comma-separated batch sizes, each 1..{MAX_BATCH}.")
+@click.option("--seq-len", callback=_int_list,
+              help="Text models: tokens per input, up to the bundle's seq_len [default: seq_len].")
+@click.option("--boids", callback=_int_list,
+              help="Boid models: boids per input, 1..784 (one per pixel) [default: 150].")
+@click.option("--warmup", type=click.IntRange(0, MAX_WARMUP), default=10, show_default=True)
+@click.option("--repeat", type=click.IntRange(1, MAX_REPEAT), default=100, show_default=True)
 @click.option("--per-op", is_flag=True, help="Add onnxruntime's per-operator times, fp32 and int8 side by side.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Also write the JSON report here.")
@@ -283,20 +340,25 @@ def profile(bundle, precision, threads, batch, seq_len, boids, warmup, repeat, p
     from swarmedge.runtimes.profile import profile_bundle
     from swarmedge.summary import profile_table
 
-    precisions = [p.strip() for p in precision.split(",") if p.strip()]
+    if seq_len and boids:
+        raise click.UsageError("give --seq-len (text models) or --boids (boid models), not both")
     if remote:
         from swarmedge.remote import remote_profile
 
         def csv(values):
             return ",".join(map(str, values))
 
-        args = ["--precision", precision, "--threads", csv(threads), "--batch", csv(batch),
-                "--warmup", str(warmup), "--repeat", str(repeat)]
+        args = ["--threads", csv(threads), "--batch", csv(batch), "--warmup", str(warmup), "--repeat", str(repeat)]
+        args += ["--precision", csv(precision)] if precision else []
         args += (["--seq-len", csv(seq_len)] if seq_len else []) + (["--boids", csv(boids)] if boids else [])
         report = remote_profile(remote, bundle, args + (["--per-op"] if per_op else []))
     else:
-        report = profile_bundle(bundle, precisions, threads, batch, seq_len or boids or None,
-                                warmup=warmup, repeat=repeat, per_op=per_op)
+        notices: list[str] = []
+        report = profile_bundle(bundle, precision, threads, batch, seq_len or boids or None,
+                                warmup=warmup, repeat=repeat, per_op=per_op,
+                                length_flag="--seq-len" if seq_len else "--boids" if boids else None, notices=notices)
+        for notice in notices:
+            _note(notice)
     text = json.dumps(report, indent=2)
     if output:
         write_bytes(output, (text + "\n").encode())
@@ -406,11 +468,18 @@ def arm_setup(rebuild):
     click.echo(f"aarch64 sysroot ready: {root}")
 
 
+def _arm_cpus():
+    from swarmedge.arm.sysroot import CPUS  # lazily: it reads the cache settings
+
+    return list(CPUS)
+
+
 @cli.command("arm-check")
 @click.argument("bundle", type=click.Path(path_type=Path))
-@click.option("--cpu", default="cortex-a72,cortex-a76", show_default=True,
+@click.option("--cpu", default="cortex-a72,cortex-a76", show_default=True, callback=_choice_list(_arm_cpus),
               help="Emulated CPUs: cortex-a72 = Raspberry Pi 4, cortex-a76 = Raspberry Pi 5.")
-@click.option("--precision", default="int8", show_default=True, help="Comma-separated: int8, fp32.")
+@click.option("--precision", default="int8", show_default=True, callback=_choice_list(PRECISIONS),
+              help="Comma-separated: int8, fp32.")
 @click.option("--data", help="mnist, imdb or your own labelled data [default: the model's data set].")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding mnist/imdb files.")
 @click.option("--limit", type=click.IntRange(min=0),
@@ -436,9 +505,7 @@ def arm_check_cmd(bundle, cpu, precision, data, data_dir, limit, as_json, output
             bar.set_postfix_str(step)
             bar.update(1)
 
-        report = arm_check(bundle, [c.strip() for c in cpu.split(",") if c.strip()],
-                           [p.strip() for p in precision.split(",") if p.strip()], data, data_dir, limit,
-                           on_step=on_step)
+        report = arm_check(bundle, cpu, precision, data, data_dir, limit, on_step=on_step)
     text = json.dumps(report, indent=2)
     if output:
         write_bytes(output, (text + "\n").encode())

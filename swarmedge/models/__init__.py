@@ -1,5 +1,6 @@
 """Torch model definitions, one file per model; ``build`` makes one from its config dict."""
 
+from swarmedge import limits
 from swarmedge.models.boids import BoidsConfig, BoidSwarm
 from swarmedge.models.swarmformer import SwarmFormer, SwarmFormerConfig
 
@@ -10,11 +11,14 @@ MODELS = {
 }
 
 
-def config_from_dict(model_type: str, config: dict):
+def config_from_dict(model_type: str, config: dict, bytes_per_param: int = limits.BYTES_PER_PARAM):
     """Make the config dataclass of ``model_type`` from a plain dict.
 
     Raises ValueError for unknown keys and for values of the wrong type (``"32"`` for an int,
     ``true`` for a number), naming the key: configs come from users' JSON and checkpoints.
+    Sizes are bounded before anything is built (``swarmedge.limits``): a field above its
+    documented maximum, a NaN/infinite float, or weights (``bytes_per_param`` each: 4 for float32,
+    16 while training) larger than the memory available raise ValueError too.
     """
     config_cls, _ = MODELS[model_type]
     fields = config_cls.__dataclass_fields__
@@ -30,7 +34,10 @@ def config_from_dict(model_type: str, config: dict):
               else isinstance(value, (int, float)) and not isinstance(value, bool))
         if not ok:
             raise ValueError(f"{model_type} config key {key!r} must be {wanted}, got {value!r}")
-    return config_cls(**config)
+    limits.check_bounds(model_type, config)
+    made = config_cls(**config)
+    limits.check_memory(model_type, made.to_dict(), bytes_per_param)
+    return made
 
 
 def _is_int(value) -> bool:
