@@ -7,18 +7,34 @@ from pathlib import Path
 
 import click
 
+from swarmedge.limits import FIELD_MAX, MAX_BATCH
+
+BOIDS_MAX = FIELD_MAX["boids"]
+
+
+def _finite(ctx, param, value):
+    # click's FloatRange lets NaN through (every comparison with NaN is false)
+    if value is not None and (value != value or value in (float("inf"), float("-inf"))):
+        raise click.BadParameter(f"{value} is not a finite number")
+    return value
+
 
 def _train_options(f):
     for option in reversed([
         click.option("--data", type=click.Path(path_type=Path),
                      help="Folder holding the data set, or your own labelled .jsonl / folder of class folders."),
-        click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True),
-        click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True),
-        click.option("--lr", type=float, default=1e-3, show_default=True, help="Peak learning rate (AdamW)."),
-        click.option("--weight-decay", type=float, default=0.01, show_default=True),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seeds init, split and batch order."),
+        click.option("--epochs", type=click.IntRange(1, 10_000), default=10, show_default=True),
+        click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), default=32, show_default=True),
+        click.option("--lr", type=click.FloatRange(0, 10, min_open=True), callback=_finite, default=1e-3,
+                     show_default=True, help="Peak learning rate (AdamW)."),
+        click.option("--weight-decay", type=click.FloatRange(0, 10), callback=_finite, default=0.01,
+                     show_default=True),
+        click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+                     help="Seeds init, split and batch order."),
         click.option("--resume", is_flag=True, help="Continue the run whose OUT.resume.pt is beside -o."),
-        click.option("--threads", type=click.IntRange(min=1), help="torch threads [default: all cores]."),
+        click.option("--threads", type=click.IntRange(min=1),
+                     help="torch threads [default: all cores; more than the cores this process may use are "
+                          "capped at that number, with a note]."),
         click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Best checkpoint (.pt)."),
     ]):
         f = option(f)
@@ -44,11 +60,24 @@ def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch
     from swarmedge.errors import require_extra
 
     require_extra("torch", "export")
+    from swarmedge.runtimes.batching import clamp_threads
     from swarmedge.training import TrainConfig
     from swarmedge.training import train as run
     from swarmedge.training.loop import resume_checkpoint, side_files
-    from swarmedge.training.setup import check_training_data, fit_config, load_training_data, starting_checkpoint
+    from swarmedge.training.setup import (
+        check_trainable,
+        check_training_data,
+        fit_config,
+        load_training_data,
+        starting_checkpoint,
+    )
 
+    if threads is not None:
+        threads, notice = clamp_threads(threads)
+        if notice:
+            click.echo(f"swarmedge: note: {notice}", err=True)
+    if not resume:
+        check_trainable(model_type, config)  # before the data is read or a vocabulary learnt
     dataset = load_training_data(model_type, data, digits)
     check_training_data(dataset, TrainConfig.val_fraction)  # before a vocabulary is learnt or a model built
     config = fit_config(model_type, config, dataset, asked)  # one output per label
@@ -79,10 +108,12 @@ def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch
 @train.command("boids")
 @click.option("--digits", type=click.IntRange(0, 9), nargs=2, help="Binary task: two MNIST digits [default: 5 6].")
 @click.option("--classes", type=click.IntRange(2, 8), help="Multi-class task on digits 0..N-1 (cube vertices).")
-@click.option("--blocks", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--blocks", type=click.IntRange(1, BOIDS_MAX["blocks"]), default=10, show_default=True,
+              help="Steps of the swarm (the exported graph unrolls every one).")
 @click.option("--recurrent/--no-recurrent", default=True, show_default=True, help="One weight-shared block.")
-@click.option("--d-model", type=click.IntRange(min=3), default=3, show_default=True)
-@click.option("--dim-feedforward", type=click.IntRange(min=1), default=512, show_default=True)
+@click.option("--d-model", type=click.IntRange(3, BOIDS_MAX["d_model"]), default=3, show_default=True)
+@click.option("--dim-feedforward", type=click.IntRange(1, BOIDS_MAX["dim_feedforward"]), default=512,
+              show_default=True)
 @_train_options
 def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, data, epochs, batch_size, lr,
                 weight_decay, seed, resume, threads, output):

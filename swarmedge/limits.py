@@ -40,6 +40,8 @@ MAX_WARMUP = 10_000
 MAX_REPEAT = 100_000
 BYTES_PER_PARAM = 4  # float32 weights; training adds a gradient and two AdamW moments (TRAIN_BYTES_PER_PARAM)
 TRAIN_BYTES_PER_PARAM = 16
+_SIZE_FIELDS = {"swarmformer": "d_model, vocab_size or num_layers",
+                "boids": "d_model or dim_feedforward, or set recurrent (one weight-shared block)"}
 
 
 def parameter_count(model_type: str, config: dict) -> int:
@@ -105,4 +107,4 @@ def check_memory(model_type: str, config: dict, bytes_per_param: int = BYTES_PER
     if need > available:
         raise ValueError(f"{model_type} config makes {params:,} parameters ({need / 2**30:,.1f} GiB at "
                          f"{bytes_per_param} bytes each), more than the {available / 2**30:,.1f} GiB of memory "
-                         "available; choose a smaller d_model, vocab_size, dim_feedforward or number of blocks/layers")
+                         f"available; choose a smaller {_SIZE_FIELDS[model_type]}")

@@ -109,12 +109,26 @@ def fit_config(model_type: str, config: dict, dataset, asked: tuple[str, tuple[i
     return {**config, "digits": digits}
 
 
+def check_trainable(model_type: str, config: dict) -> None:
+    """Raise ``InputError`` (one line) for a config outside ``swarmedge.limits``' bounds, or whose
+    training state (weights, gradients and two AdamW moments: 16 bytes a parameter) would not
+    fit in the memory available; nothing is built."""
+    from swarmedge.limits import TRAIN_BYTES_PER_PARAM
+    from swarmedge.models import config_from_dict
+
+    try:
+        config_from_dict(model_type, config, bytes_per_param=TRAIN_BYTES_PER_PARAM)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"cannot train this {model_type}: {exc}") from None
+
+
 def starting_checkpoint(model_type: str, config: dict, texts=None, vocab: Path | None = None,
                         seed: int = 0, labels=None, truncation: str = "head") -> dict:
     """A fresh checkpoint; SwarmFormer gets --vocab's tokenizer or one learnt from the texts."""
     from swarmedge.checkpoint import init_checkpoint
     from swarmedge.tokenizer import train_wordpiece
 
+    check_trainable(model_type, config)
     if model_type == "swarmformer" and vocab is None:
         if texts is None:
             raise InputError("SwarmFormer training needs texts or --vocab")
