@@ -53,16 +53,22 @@ def json_type(value) -> str:
     return {type(None): "null", str: "string", list: "array", dict: "object"}[type(value)]
 
 
-def mutations(doc) -> st.SearchStrategy:
+def mutations(doc, focus: tuple = ()) -> st.SearchStrategy:
     """One structural change to ``doc`` as a tuple: ("replace", path, value), ("delete", path),
-    ("add", path, key, value), ("enlarge", path, times), ("reorder", seed)."""
+    ("add", path, key, value), ("enlarge", path, times), ("reorder", seed).
+
+    ``focus``: paths (that exist in ``doc``) drawn as often as all the others together, so
+    the fields a reader depends on are hit even in a large document."""
     where = paths(doc)
     containers = [p for p in where if isinstance(get(doc, p), dict)]
     lists = [p for p in where if isinstance(get(doc, p), list) and get(doc, p)]
     children = [p for p in where if p]
+    focus = [p for p in focus if p in where]
+    anywhere = st.sampled_from(focus) | st.sampled_from(where) if focus else st.sampled_from(where)
+    child = st.sampled_from([p for p in focus if p]) | st.sampled_from(children) if focus else st.sampled_from(children)
     options = [
-        st.tuples(st.just("replace"), st.sampled_from(where), odd_values),
-        st.tuples(st.just("delete"), st.sampled_from(children)),
+        st.tuples(st.just("replace"), anywhere, odd_values),
+        st.tuples(st.just("delete"), child),
         st.tuples(st.just("add"), st.sampled_from(containers), st.text(min_size=1, max_size=12), odd_values),
         st.tuples(st.just("reorder"), st.integers(0, 2**16)),
     ]

@@ -1,0 +1,410 @@
+"""Generated damage to real bundles: each is answered as the intact bundle answers, or refused in one line.
+
+A copy of a tiny exported text or boid bundle is changed in one way drawn by hypothesis:
+a file deleted, truncated, flipped, grown, swapped with another or replaced wholesale;
+manifest fields retyped, deleted, added or enlarged, its bytes damaged; file names in the
+manifest made into paths (``../x``, absolute, ``sub/dir``, ``C:\\x``, NUL); files grown
+to gigabytes (sparse, so cheap to make); extra files
+and folders; symlinks, folders and FIFOs in place of files; the other model's ONNX put in
+with the manifest's hashes updated. The bundle is then used through the public paths,
+``Classifier`` (which opens it with ``Bundle.open``) and ``swarmedge run`` (click's runner),
+and the outcome is judged (see ``_expectation``):
+
+- refused: one ``SwarmedgeError`` line (CLI: exit != 0, one ``swarmedge: error:`` line);
+- answered: the same scores, bit for bit, as the intact bundle at the precision used;
+  only a changed manifest *setting* (a plausible number where a number was, or damaged
+  manifest bytes) may change the answer, since nothing can tell it from a real setting;
+- never: another exception, a traceback, a hang, a refusal of a harmless change (key
+  order, a new ``created``), or an answer computed from a file whose bytes changed.
+
+Every example is counted in the session's ``reliability["bundle mutations"]``; failures are
+collected and listed together rather than shrunk, so one run shows every broken case.
+"""
+
+import json
+import os
+import shutil
+import signal
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from swarmedge.errors import SwarmedgeError
+
+from . import json_mutations as jm
+from .conftest import run_device
+
+EXAMPLES = 300  # per bundle kind: ~0.05 s each here; the whole file runs in about a minute on 2 cores
+HANG_SECONDS = 30  # a FIFO opened for reading, or a huge allocation, must not stall the run
+TEXT = "the film was great"
+MODELS = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
+
+# What a mutation may lead to.
+SAME = "answer as the intact bundle"
+REFUSE = "refuse"
+REFUSE_OR_SAME = "refuse, or answer as the intact bundle"
+SETTING = "refuse, or answer (a manifest setting changed)"
+
+BAD_NAMES = ["../x", "/absolute", "sub/dir", "C:\\x", "a\x00b", ".", "..", "", ".hidden", "manifest.json",
+             "x" * 300, "tab\tname", "new\nline"]
+REPLACEMENTS = ["symlink-outside", "symlink-inside", "symlink-passwd", "symlink-dangling", "symlink-loop", "folder",
+                "fifo", "hardlink-outside"]
+
+
+def _digit() -> np.ndarray:
+    """A thick 7, (1, 28, 28) uint8: a digit the boid model reads without framing trouble."""
+    img = np.zeros((1, 28, 28), np.uint8)
+    img[0, 5:9, 7:21] = 255
+    for r in range(9, 24):
+        c = 20 - (r - 9) // 2
+        img[0, r, c - 3:c + 1] = 255
+    return img
+
+
+@dataclass
+class Pristine:
+    """An intact bundle, its manifest and its answers to the test input, per precision."""
+
+    kind: str
+    path: Path
+    manifest: dict
+    cli_input: list[str]
+    api: dict = field(default_factory=dict)  # precision -> scores (list of float)
+    cli: dict = field(default_factory=dict)
+    other: Path | None = None  # the other kind's bundle, for swapped-in ONNX
+
+    @property
+    def reads_always(self) -> set[str]:
+        pre = self.manifest["preprocessing"]
+        return {"manifest.json"} | ({pre["tokenizer"]} if pre["kind"] == "text" else set())
+
+
+def _run_api(path: Path, kind: str, precision: str | None):
+    from swarmedge.runtimes import Classifier
+
+    clf = Classifier(path, precision=precision, threads=1)
+    preds = clf.classify_texts([TEXT]) if kind == "text" else clf.classify_images(_digit())
+    return clf.precision, preds[0].scores
+
+
+def _run_cli(path: Path, cli_input: list[str], precision: str | None):
+    from swarmedge.cli import cli
+
+    args = ["run", str(path), *cli_input, "--json", "--threads", "1"]
+    return CliRunner().invoke(cli, args + (["--precision", precision] if precision else []))
+
+
+@pytest.fixture(scope="module")
+def pristine(text_bundle, boids_bundle, tmp_path_factory) -> dict[str, Pristine]:
+    inputs = tmp_path_factory.mktemp("inputs")
+    np.save(inputs / "digit.npy", _digit())
+    out = {"text": Pristine("text", text_bundle, json.loads((text_bundle / "manifest.json").read_text()),
+                            ["--text", TEXT], other=boids_bundle),
+           "boids": Pristine("boids", boids_bundle, json.loads((boids_bundle / "manifest.json").read_text()),
+                             ["--file", str(inputs / "digit.npy")], other=text_bundle)}
+    for p in out.values():
+        for precision in MODELS:
+            p.api[precision] = _run_api(p.path, p.kind, precision)[1]
+            r = _run_cli(p.path, p.cli_input, precision)
+            assert r.exit_code == 0, r.stderr
+            p.cli[precision] = json.loads(r.stdout.splitlines()[0])["scores"]
+    return out
+
+
+# -- mutations: drawn as plain tuples, applied to a copy ------------------------------------------------------------
+
+def _focus(manifest: dict) -> list[tuple]:
+    """Manifest places the runner depends on, drawn as often as all the others."""
+    pre = manifest["preprocessing"]
+    out = [(), ("format",), ("format_version",), ("model_type",), ("labels",), ("labels", 0), ("config",),
+           ("preprocessing",), ("inputs",), ("inputs", 0), ("inputs", 0, "name"), ("inputs", 0, "dtype"),
+           ("inputs", 0, "shape"), ("outputs", 0, "name"), ("outputs", 0, "shape"), ("files",),
+           ("int8_vs_fp32",), ("int8_vs_fp32", "ok")]
+    out += [("preprocessing", k) for k in pre] + [("config", k) for k in manifest["config"]]
+    for name in manifest["files"]:
+        out += [("files", name), ("files", name, "sha256"), ("files", name, "bytes")]
+    return out
+
+
+def mutations(p: Pristine) -> st.SearchStrategy:
+    files = sorted(p.manifest["files"])
+    everything = files + ["manifest.json"]
+    return st.one_of(
+        st.tuples(st.just("manifest"), jm.mutations(p.manifest, tuple(_focus(p.manifest)))),
+        st.tuples(st.just("manifest-bytes"), jm.raw_damage),
+        st.tuples(st.just("file-bytes"), st.sampled_from(files), jm.raw_damage),
+        st.tuples(st.just("delete"), st.sampled_from(everything)),
+        st.tuples(st.just("sparse"), st.sampled_from(everything), st.sampled_from([1 << 31, 1 << 34])),
+        st.tuples(st.just("swap"), st.lists(st.sampled_from(everything), min_size=2, max_size=2, unique=True)),
+        st.tuples(st.just("replace-by"), st.sampled_from(everything), st.sampled_from(REPLACEMENTS)),
+        st.tuples(st.just("extra"), st.sampled_from(["notes.txt", ".DS_Store", "model.onnx.bak", "sub"]),
+                  st.sampled_from(["file", "folder", "symlink", "fifo"])),
+        st.tuples(st.just("bad-name"), st.sampled_from(files), st.sampled_from(BAD_NAMES)),
+        st.tuples(st.just("other-model"), st.sampled_from([("fp32",), ("int8",), ("fp32", "int8")])),
+        st.tuples(st.just("bundle-symlink")),
+    )
+
+
+def _write_manifest(bundle: Path, manifest: dict) -> None:
+    (bundle / "manifest.json").write_bytes(jm.dumps(manifest))
+
+
+def _replace_by(bundle: Path, name: str, how: str, outside: Path) -> None:
+    target = bundle / name
+    saved = outside / f"copy-of-{name}"
+    shutil.copyfile(target, saved)
+    target.unlink()
+    if how == "symlink-outside":  # same bytes: the hash would pass
+        target.symlink_to(saved)
+    elif how == "symlink-inside":
+        shutil.copyfile(saved, bundle / f"real-{name}")
+        target.symlink_to(f"real-{name}")
+    elif how == "symlink-passwd":
+        target.symlink_to("/etc/passwd")
+    elif how == "symlink-dangling":
+        target.symlink_to(outside / "nothing-here")
+    elif how == "symlink-loop":
+        target.symlink_to(name)
+    elif how == "folder":
+        target.mkdir()
+        shutil.copyfile(saved, target / name)
+    elif how == "fifo":
+        os.mkfifo(target)
+    elif how == "hardlink-outside":  # a plain file with two names: indistinguishable from a copy
+        os.link(saved, target)
+    else:
+        raise ValueError(how)
+
+
+def apply(p: Pristine, mutation: tuple, bundle: Path, outside: Path) -> tuple[Path, set[str], str | None]:
+    """Change the copy ``bundle``; returns the path to run, the files whose bytes or kind
+    changed (for :func:`_expectation`) and, where the mutation alone decides it, the expectation."""
+    kind = mutation[0]
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    if kind == "manifest":
+        _write_manifest(bundle, jm.apply(manifest, mutation[1]))
+        return bundle, set(), None
+    if kind == "manifest-bytes":
+        (bundle / "manifest.json").write_bytes(jm.damage_bytes((bundle / "manifest.json").read_bytes(), mutation[1]))
+        return bundle, set(), SETTING
+    if kind == "file-bytes":
+        name = mutation[1]
+        (bundle / name).write_bytes(jm.damage_bytes((bundle / name).read_bytes(), mutation[2]))
+        return bundle, {name}, None
+    if kind == "delete":
+        (bundle / mutation[1]).unlink()
+        return bundle, {mutation[1]}, None
+    if kind == "sparse":  # gigabytes that cost no disk: hashing them all would take minutes
+        with open(bundle / mutation[1], "r+b") as f:
+            f.truncate(mutation[2])
+        return bundle, {mutation[1]}, None
+    if kind == "swap":
+        a, b = (bundle / n for n in mutation[1])
+        data_a, data_b = a.read_bytes(), b.read_bytes()
+        a.write_bytes(data_b)
+        b.write_bytes(data_a)
+        return bundle, set(mutation[1]), None
+    if kind == "replace-by":
+        _replace_by(bundle, mutation[1], mutation[2], outside)
+        return bundle, {mutation[1]}, REFUSE_OR_SAME if mutation[2] == "hardlink-outside" else REFUSE
+    if kind == "extra":
+        name, what = mutation[1], mutation[2]
+        if what == "file":
+            (bundle / name).write_bytes(b"not listed in the manifest\n")
+        elif what == "folder":
+            (bundle / name).mkdir()
+        elif what == "symlink":
+            (bundle / name).symlink_to("manifest.json")
+        else:
+            os.mkfifo(bundle / name)
+        return bundle, set(), REFUSE
+    if kind == "bad-name":
+        name, bad = mutation[1], mutation[2]
+        data = (bundle / name).read_bytes()
+        (bundle / name).unlink()  # the file now exists only under its bad name, where it can
+        if bad == "/absolute":
+            bad = str(outside / name)
+            Path(bad).write_bytes(data)
+        elif bad.startswith("../"):
+            (bundle.parent / bad[3:]).write_bytes(data)
+        elif bad == "sub/dir":
+            (bundle / "sub").mkdir()
+            (bundle / "sub" / "dir").write_bytes(data)
+        elif bad and "\x00" not in bad and bad not in (".", "..", "manifest.json") and len(bad) < 256:
+            (bundle / bad).write_bytes(data)  # C:\x, .hidden, a tab or newline: legal names on Linux
+        manifest["files"] = {bad if k == name else k: v for k, v in manifest["files"].items()}
+        pre = manifest["preprocessing"]
+        if pre.get("tokenizer") == name:
+            pre["tokenizer"] = bad
+        _write_manifest(bundle, manifest)
+        return bundle, {name}, REFUSE
+    if kind == "other-model":
+        import hashlib
+
+        names = [MODELS[q] for q in mutation[1]]
+        for n in names:
+            data = (p.other / n).read_bytes()
+            (bundle / n).write_bytes(data)
+            manifest["files"][n] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        _write_manifest(bundle, manifest)  # the hashes pass: only the graph's inputs tell
+        return bundle, set(names), None
+    if kind == "bundle-symlink":  # a user's link to a bundle folder is an ordinary thing
+        link = outside / "linked.bundle"
+        link.symlink_to(bundle)
+        return link, set(), SAME
+    raise ValueError(kind)
+
+
+def _expectation(mutation: tuple, fixed: str | None, changed: set[str], reads: set[str], p: Pristine) -> str:
+    if fixed is not None:
+        return fixed
+    kind = mutation[0]
+    if kind == "manifest":
+        m = mutation[1]
+        if m[0] == "reorder":
+            return SAME
+        if m[0] == "replace" and m[1]:
+            old, new = jm.get(p.manifest, m[1]), m[2]
+            # a plausible number where a number was: a setting (threshold, seq_len) nothing can tell from real
+            if jm.json_type(old) == jm.json_type(new) == "number" and 0 <= new <= 1e6:
+                return SETTING
+        return REFUSE if m[0] == "replace" and not m[1] else REFUSE_OR_SAME
+    # files: what the run reads must be refused when changed; a changed file it does not read may stay
+    # unnoticed (verification is per file read), and the answer from the intact files is then correct
+    return REFUSE if changed & reads else REFUSE_OR_SAME
+
+
+# -- running and judging ----------------------------------------------------------------------------------------------
+
+def _api_outcome(path: Path, kind: str, precision: str | None) -> tuple:
+    try:
+        used, scores = _run_api(path, kind, precision)
+    except SwarmedgeError as exc:
+        msg = str(exc)
+        if not msg.strip() or "\n" in msg or "\r" in msg or len(msg) > 1000:
+            return "broken", f"refusal is not one short line: {msg[:300]!r}"
+        return "refused", msg
+    except Exception as exc:  # noqa: BLE001 - any other exception is what this test looks for
+        return "broken", f"{type(exc).__name__}: {str(exc)[:300]}"
+    return "answered", used, scores
+
+
+def _cli_outcome(path: Path, cli_input: list[str], precision: str | None) -> tuple:
+    r = _run_cli(path, cli_input, precision)
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        return "broken", f"{type(r.exception).__name__}: {str(r.exception)[:300]}"
+    lines = r.stderr.splitlines()
+    errors = [line for line in lines if line.startswith("swarmedge: error: ")]
+    stray = [line for line in lines if not line.startswith(("swarmedge: error: ", "swarmedge: note: "))]
+    if "Traceback" in r.stderr or stray:
+        return "broken", f"stderr beyond one error line: {r.stderr[:300]!r}"
+    if r.exit_code == 0:
+        if errors:
+            return "broken", f"exit 0 with an error: {errors[0][:200]!r}"
+        return "answered", precision, json.loads(r.stdout.splitlines()[0])["scores"]
+    if len(errors) != 1 or len(errors[0]) > 1000:
+        return "broken", f"exit {r.exit_code} with {len(errors)} error lines: {r.stderr[:300]!r}"
+    return "refused", errors[0]
+
+
+def judge(expect: str, api: tuple, cli: tuple, p: Pristine) -> list[str]:
+    """What is wrong with these outcomes under ``expect``; empty when nothing."""
+    problems = []
+    api_used = api[1] if api[0] == "answered" else None
+    for where, outcome, base in (("API", api, p.api), ("CLI", cli, p.cli)):
+        if outcome[0] == "broken":
+            problems.append(f"{where}: {outcome[1]}")
+        elif outcome[0] == "refused" and expect == SAME:
+            problems.append(f"{where} refused a harmless change: {outcome[1][:200]}")
+        elif outcome[0] == "answered":
+            used, scores = outcome[1] or api_used, outcome[2]
+            if expect == REFUSE:
+                problems.append(f"{where} answered {scores} instead of refusing")
+            elif expect != SETTING and scores not in ([base[used]] if used else list(base.values())):
+                problems.append(f"{where} answered {scores}, the intact bundle {base[used] if used else base}")
+    if {api[0], cli[0]} == {"answered", "refused"}:
+        problems.append(f"the API {api[0]} but the CLI {cli[0]}")
+    return problems
+
+
+def _timeout(signum, frame):
+    raise TimeoutError(f"no answer or refusal within {HANG_SECONDS} s")
+
+
+@pytest.mark.parametrize("kind", ["text", "boids"])
+def test_mutated_bundles_answer_as_before_or_refuse_in_one_line(kind, pristine, reliability):
+    p = pristine[kind]
+    counts, kinds = reliability["bundle mutations"], reliability["bundle mutation kinds"]
+    problems: list[str] = []
+
+    @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(mutation=mutations(p), precision=st.sampled_from([None, "fp32", "int8"]))
+    def check(mutation, precision):
+        counts["tried"] += 1
+        kinds[mutation[0]] += 1
+        with tempfile.TemporaryDirectory(prefix="swarmedge-mutated-") as tmp:
+            bundle, outside = Path(tmp) / f"{kind}.bundle", Path(tmp) / "outside"
+            outside.mkdir()
+            shutil.copytree(p.path, bundle)
+            path, changed, fixed = apply(p, mutation, bundle, outside)
+            reads = p.reads_always | {MODELS[precision or "int8"]}  # the intact bundle's default is int8
+            expect = _expectation(mutation, fixed, changed, reads, p)
+            previous = signal.signal(signal.SIGALRM, _timeout)
+            signal.alarm(HANG_SECONDS)
+            try:
+                api = _api_outcome(path, kind, precision)
+                cli = _cli_outcome(path, p.cli_input, precision)
+            finally:
+                signal.alarm(0)
+                signal.signal(signal.SIGALRM, previous)
+        found = judge(expect, api, cli, p)
+        if found:
+            broken = any(o[0] == "broken" for o in (api, cli))
+            counts["tracebacks or hangs" if broken else "wrong outcome"] += 1
+            problems.append(f"{kind} {mutation!r:.300} precision={precision} (expected: {expect}): "
+                            + "; ".join(found))
+        elif api[0] == "refused":
+            counts["refused in one line"] += 1
+        else:
+            counts["answered as the intact bundle" if expect != SETTING else "answered (a setting changed)"] += 1
+            if changed and not changed & reads:
+                counts["answered from intact files beside a changed unread one"] += 1
+
+    check()
+    assert not problems, f"{len(problems)} of the generated mutations went wrong:\n" + "\n".join(problems[:40])
+
+
+# -- a sample in a real, torch-free process: the exit code and stderr users see ------------------------------------
+
+SAMPLE = [
+    ("replace-by", "model.int8.onnx", "symlink-outside"),
+    ("replace-by", "tokenizer.json", "fifo"),
+    ("other-model", ("int8",)),
+    ("manifest", ("replace", ("preprocessing", "seq_len"), 10**30)),
+    ("file-bytes", "model.int8.onnx", ("truncate", 0.5)),
+    ("bad-name", "tokenizer.json", "../x"),
+    ("extra", "notes.txt", "file"),
+]
+
+
+@pytest.mark.parametrize("mutation", SAMPLE, ids=[f"{m[0]}-{m[1]!s:.20}" for m in SAMPLE])
+def test_refusals_in_a_torch_free_process_are_one_line(mutation, pristine, tmp_path, reliability):
+    p = pristine["text"]
+    bundle, outside = tmp_path / "text.bundle", tmp_path / "outside"
+    outside.mkdir()
+    shutil.copytree(p.path, bundle)
+    path, _, _ = apply(p, mutation, bundle, outside)
+    r = run_device(["run", str(path), "--text", TEXT])
+    reliability["bundle mutations, torch-free process"]["tried"] += 1
+    assert r.returncode != 0 and r.stdout == "", (r.returncode, r.stdout)
+    assert "Traceback" not in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("swarmedge: error: "), r.stderr
+    reliability["bundle mutations, torch-free process"]["refused in one line"] += 1
