@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from swarmedge.errors import InputError
+from swarmedge.limits import MAX_DIGITS, available_memory
 
 SIZE = 28
 LAYOUTS = ("(N, 784), (N, 28, 28), (N, 1, 28, 28), (N, 28, 28, 1), or one image as (28, 28), (784,) "
@@ -19,8 +20,10 @@ NPZ_KEYS = ("x_test", "x_train", "images", "x")  # keras.datasets.mnist's names 
 def load_array(path: Path) -> np.ndarray:
     """The array in a .npy file, or in a .npz under one of ``NPZ_KEYS`` (or its only array).
 
-    Raises InputError for a missing or unreadable file, a pickled object array, or an .npz
-    without a recognisable images array.
+    The header is read first: an array of another shape (see ``LAYOUTS``) or of more than
+    ``MAX_DIGITS`` digits is refused before its data is read, so a (1, 100000, 100000)
+    file costs nothing. Raises InputError for a missing or unreadable file, a pickled object
+    array, such a shape, or an .npz without a recognisable images array.
     """
     path = Path(path)
     if not path.is_file():
@@ -34,13 +37,60 @@ def load_array(path: Path) -> np.ndarray:
                 if key is None:
                     raise InputError(f"{path} holds {', '.join(z.files) or 'no arrays'}; "
                                      f"name the images array one of {', '.join(NPZ_KEYS)}")
+                with z.zip.open(f"{key}.npy") as member:
+                    _check_header(member, f"{path}[{key}]")
                 return z[key]
+        with open(path, "rb") as f:
+            _check_header(f, str(path))
         return np.load(path, allow_pickle=False)
     except InputError:
         raise
     except (ValueError, OSError, EOFError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"cannot read {path} as a numpy array ({reason}); save it with np.save") from None
+
+
+def _check_header(f, name: str) -> None:
+    """Refuse, from the .npy header alone, an array whose shape is not a digit layout or that
+    holds too many digits; a header numpy cannot parse is left for np.load to report."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(f)
+        read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _, _ = read(f)
+    except (ValueError, OSError, EOFError):
+        return
+    check_digit_count(shape, name)
+
+
+def stack_size(shape: tuple[int, ...]) -> int | None:
+    """How many digits an array of ``shape`` holds in one of ``LAYOUTS``, or None for another shape."""
+    shape = tuple(shape)
+    if shape in ((SIZE, SIZE), (SIZE * SIZE,), (SIZE, SIZE, 1)):
+        return 1
+    if len(shape) == 2 and shape[1] == SIZE * SIZE:
+        return shape[0]
+    if (len(shape) == 3 and shape[1:] == (SIZE, SIZE)) or (len(shape) == 4 and shape[1:] in
+                                                           ((1, SIZE, SIZE), (SIZE, SIZE, 1))):
+        return shape[0]
+    return None
+
+
+def check_digit_count(shape: tuple[int, ...], name: str) -> int:
+    """The number of digits in an array of ``shape``; raises InputError (one line) for a shape
+    not in ``LAYOUTS`` or more digits than ``MAX_DIGITS`` or than memory holds as float32."""
+    n = stack_size(shape)
+    if n is None:
+        raise InputError(f"{name} has shape {tuple(shape)}; expected {LAYOUTS}")
+    if n > MAX_DIGITS:
+        raise InputError(f"{name} holds {n:,} digits; at most {MAX_DIGITS:,} are read at once: "
+                         f"split it into files of up to {MAX_DIGITS:,}")
+    need = n * SIZE * SIZE * 4 * 3  # the float32 copy, plus framing's working copies
+    available = available_memory()
+    if available is not None and need > available:
+        raise InputError(f"{name} holds {n:,} digits, about {need / 2**30:.1f} GiB to read, more than the "
+                         f"{available / 2**30:.1f} GiB of memory available: split it into smaller files")
+    return n
 
 
 def as_digit_stack(arr, name: str) -> tuple[np.ndarray, list[tuple[str, str]]]:
@@ -50,22 +100,14 @@ def as_digit_stack(arr, name: str) -> tuple[np.ndarray, list[tuple[str, str]]]:
     float and bool pixels in 0..1 are kept, and
     floats up to 255 (sklearn's and Kaggle's MNIST) are divided by 255 with a note. The scale
     is decided for the whole array, never per image. Raises InputError (one line naming
-    ``name`` and the accepted layouts) for any other shape, a non-numeric dtype, NaN or
-    infinite values, negative values or values above 255.
+    ``name`` and the accepted layouts) for any other shape, more than ``MAX_DIGITS`` digits,
+    a non-numeric dtype, NaN or infinite values, negative values or values above 255.
     """
     arr = np.asarray(arr)
     steps = []
     shape = arr.shape
-    if shape in ((SIZE, SIZE), (SIZE * SIZE,), (SIZE, SIZE, 1)):
-        arr = arr.reshape(1, SIZE, SIZE)
-    elif arr.ndim == 2 and shape[1] == SIZE * SIZE:
-        arr = arr.reshape(-1, SIZE, SIZE)
-    elif arr.ndim == 3 and shape[1:] == (SIZE, SIZE):
-        pass
-    elif arr.ndim == 4 and shape[1:] in ((1, SIZE, SIZE), (SIZE, SIZE, 1)):
-        arr = arr.reshape(-1, SIZE, SIZE)
-    else:
-        raise InputError(f"{name} has shape {shape}; expected {LAYOUTS}")
+    n = check_digit_count(shape, name)
+    arr = arr.reshape(n, SIZE, SIZE)
     if len(arr) == 0:
         raise InputError(f"{name} holds no images (shape {shape})")
     if arr.dtype == bool:

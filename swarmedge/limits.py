@@ -38,6 +38,9 @@ MAX_BATCH = 4096
 # profile --warmup / --repeat: at 0.2 ms a run, 100,000 repeats take 20 s; at 50 ms, 80 minutes.
 MAX_WARMUP = 10_000
 MAX_REPEAT = 100_000
+# Digits in one array (run --file, classify_images): MNIST's 70,000 fit; the float32 copy of
+# 100,000 is 314 MB, about what a Raspberry Pi with 1 GB can spare.
+MAX_DIGITS = 100_000
 BYTES_PER_PARAM = 4  # float32 weights; training adds a gradient and two AdamW moments (TRAIN_BYTES_PER_PARAM)
 TRAIN_BYTES_PER_PARAM = 16
 _SIZE_FIELDS = {"swarmformer": "d_model, vocab_size or num_layers",
