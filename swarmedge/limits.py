@@ -61,7 +61,7 @@ def parameter_count(model_type: str, config: dict) -> int:
         classifier = d * config["num_classes"] + config["num_classes"]
         return config["vocab_size"] * d + config["num_layers"] * per_layer + classifier
     d, f = config["d_model"], config["dim_feedforward"]
-    per_block = 4 * d * d + 4 * d + 2 * d * f + f  # in_proj 3d^2+3d, out_proj d^2+d, linear1 df+f, linear2 fd+d
+    per_block = 4 * d * d + 5 * d + 2 * d * f + f  # in_proj 3d^2+3d, out_proj d^2+d, linear1 df+f, linear2 fd+d
     return per_block * (1 if config["recurrent"] else config["blocks"])
 
 
