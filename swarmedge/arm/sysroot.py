@@ -8,6 +8,7 @@ that a later run would trust.
 
 import hashlib
 import importlib.metadata
+import re
 import shutil
 import subprocess
 import sys
@@ -36,9 +37,19 @@ class ArmSetupError(SwarmedgeError):
 
 
 def packages() -> list[str]:
-    """The device packages at the host's versions (the host's onnxruntime above all)."""
+    """The device packages (swarmedge's base dependencies) at the host's versions, onnxruntime first.
+
+    Read from swarmedge's own metadata, so a dependency added to pyproject.toml reaches the
+    sysroot (and changes its cache key) without an edit here.
+    """
+    names = ["onnxruntime"]
+    for req in importlib.metadata.requires("swarmedge") or []:
+        if ";" not in req:  # extras carry a marker (extra == "export"); the base install has none
+            name = re.split(r"[\s<>=!~\[(]", req, maxsplit=1)[0]
+            if name.lower() not in (n.lower() for n in names):
+                names.append(name)
     out = []
-    for name in ("onnxruntime", "numpy", "tokenizers", "pillow", "click", "tqdm"):
+    for name in names:
         try:
             out.append(f"{name}=={importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
