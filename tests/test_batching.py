@@ -203,7 +203,11 @@ def test_a_non_finite_score_is_an_error_never_a_label(text_bundle, tmp_path):
 
 
 def test_a_bundle_with_more_labels_than_outputs_is_refused_on_open(text_bundle, tmp_path):
-    bad = _tampered(text_bundle, tmp_path, edit_manifest=lambda m: m.update(labels=["neg", "neu", "pos"]))
+    def three_labels(m):  # config.num_classes too, or the manifest alone is refused (test_bundle.py)
+        m.update(labels=["neg", "neu", "pos"])
+        m["config"]["num_classes"] = 3
+
+    bad = _tampered(text_bundle, tmp_path, edit_manifest=three_labels)
     with pytest.raises(BundleError, match="scores 2 classes but the manifest has 3 labels"):
         Classifier(bad)
     result = CliRunner().invoke(cli, ["run", str(bad), "--text", "a good film"])
