@@ -37,7 +37,8 @@ def load_array(path: Path) -> np.ndarray:
                 if key is None:
                     raise InputError(f"{path} holds {', '.join(z.files) or 'no arrays'}; "
                                      f"name the images array one of {', '.join(NPZ_KEYS)}")
-                with z.zip.open(f"{key}.npy") as member:
+                member_name = f"{key}.npy" if f"{key}.npy" in z.zip.namelist() else key
+                with z.zip.open(member_name) as member:
                     _check_header(member, f"{path}[{key}]")
                 return z[key]
         with open(path, "rb") as f:
