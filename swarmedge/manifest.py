@@ -20,6 +20,9 @@ FORMAT_VERSION = 1
 PRECISION_FILES = {"fp32": "model.onnx", "int8": "model.int8.onnx"}
 # Far above any real manifest (a few KB: labels, config, figures); read no further.
 MAX_MANIFEST_BYTES = 1 << 20
+# A real manifest nests 4 levels (parity.cases[i].max_abs_diff); deeper values would only
+# make validators recurse (fastjsonschema's uniqueItems does, into a RecursionError).
+MAX_MANIFEST_DEPTH = 32
 
 
 def sha256_file(path: Path) -> str:
@@ -101,14 +104,29 @@ def _parse(data: bytes, path: Path):
         return dict(pairs)
 
     try:
-        return json.loads(data.decode("utf-8"), parse_float=parse_float, parse_constant=no_constant,
-                          object_pairs_hook=no_repeats)
+        value = json.loads(data.decode("utf-8"), parse_float=parse_float, parse_constant=no_constant,
+                           object_pairs_hook=no_repeats)
+        if _depth(value) > MAX_MANIFEST_DEPTH:
+            raise RecursionError
+        return value
     except UnicodeDecodeError:
         raise BundleError(f"{path} is not UTF-8 text; export the bundle again") from None
     except RecursionError:
-        raise BundleError(f"{path} nests too deeply to be a manifest; export the bundle again") from None
+        raise BundleError(f"{path} nests more than {MAX_MANIFEST_DEPTH} levels deep: not a manifest; "
+                          "export the bundle again") from None
     except ValueError as exc:  # JSONDecodeError, no_constant, no_repeats, an integer of 4300+ digits
         raise BundleError(f"{path} is corrupt ({_short(str(exc), 120)}); export the bundle again") from None
+
+
+def _depth(value) -> int:
+    """How deeply ``value`` nests lists and objects (a scalar: 0), without recursing."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, (list, dict)):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
 
 
 def _short(value, limit: int = 40) -> str:
