@@ -28,14 +28,14 @@ from swarmedge.errors import InputError
 from swarmedge.manifest import MANIFEST, sha256_file
 
 # A child that exports SOURCE's files to TARGET through staged_directory and kills itself
-# (SIGKILL, nothing runs after) just before its KILL_AT-th file-system operation, or just after
-# prints how many operations it counted when it lives to the end.
+# (SIGKILL, nothing runs after) just before its KILL_AT-th file-system operation (each staged
+# file counts as one too); it prints how many it counted when it lives to the end.
 STAGED_CHILD = r"""
 import fcntl, os, shutil, signal, sys
 from pathlib import Path
 import swarmedge.atomic as atomic
 
-target, source, kill_at, when, fallback = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+target, source, kill_at, fallback = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 if fallback == "1":
     atomic._RENAMEAT2 = None  # as on a system without renameat2
 hits = 0
@@ -49,12 +49,8 @@ def hit():
 def wrap(owner, name):
     real = getattr(owner, name)
     def wrapped(*args, **kwargs):
-        if when == "before":
-            hit()
-        out = real(*args, **kwargs)
-        if when == "after":
-            hit()
-        return out
+        hit()
+        return real(*args, **kwargs)
     setattr(owner, name, wrapped)
 
 for owner, name in [(os, "mkdir"), (os, "rename"), (os, "unlink"), (os, "rmdir"), (shutil, "rmtree"),
@@ -167,8 +163,8 @@ def _export_copy(source: Path, target: Path) -> None:
             shutil.copyfile(f, stage / f.name)
 
 
-def _staged_child(target, source, kill_at, when="before", fallback=False):
-    return subprocess.run([sys.executable, "-c", STAGED_CHILD, str(target), str(source), str(kill_at), when,
+def _staged_child(target, source, kill_at, fallback=False):
+    return subprocess.run([sys.executable, "-c", STAGED_CHILD, str(target), str(source), str(kill_at),
                            "1" if fallback else "0"], capture_output=True, text=True, timeout=60)
 
 
@@ -222,7 +218,7 @@ def test_kill_at_every_operation_of_a_staged_export(bundles, tmp_path, reliabili
     assert _snapshot(target) == _snapshot(new) and _hidden(work) == []
     for n in range(1, total + 1):  # killed before operation n; after the last one it has finished
         prepare()
-        proc = _staged_child(target, new, n, "before", fallback)
+        proc = _staged_child(target, new, n, fallback)
         assert proc.returncode == -signal.SIGKILL, (n, proc.stderr)
         _judge(reliability, target, None if scenario == "create" else _snapshot(old), _snapshot(new),
                recovery=fallback or scenario == "after-dead-fallback")
@@ -258,14 +254,17 @@ def test_kill_real_exports_at_every_step_in_the_swap_and_at_spread_out_times(
         for mode, cache in runs:
             server.stdin.write(f"{mode if mode.startswith(('step:', 'swap:')) else 'none'} {cache}\n")
             server.stdin.flush()
-            pid = int(next_line().split()[1])
-            steps = {}
-            while not (line := next_line()).startswith("status"):
-                name, seconds = line.split()
-                steps[name] = float(seconds)
-                if mode.startswith("after") and name == "export":
+            pid, steps = None, {}
+            while not (line := next_line()).startswith("status"):  # "pid" may come after the first step
+                key, value = line.split()
+                if key == "pid":
+                    pid = int(value)
+                else:
+                    steps[key] = float(value)
+                if mode.startswith("after") and pid and "export" in steps and "killed" not in steps:
                     time.sleep(float(mode.split()[1]) * (timeline["parity"] - timeline["export"]))
                     os.kill(pid, signal.SIGKILL)
+                    steps["killed"] = 0.0
             code = os.waitstatus_to_exitcode(int(line.split()[1]))
             if mode == "step:parity":
                 timeline = steps
