@@ -391,16 +391,20 @@ def _signals_held() -> Iterator[None]:
 
 
 def _fsync_tree(root: Path) -> None:
-    """Flush every file and folder under ``root`` to disk, so a power cut after the swap finds data."""
-    for folder, _, files in os.walk(root):
-        for name in files:
-            with contextlib.suppress(OSError):
-                fd = os.open(os.path.join(folder, name), os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-        _fsync_dir(Path(folder))
+    """Flush every regular file and folder under ``root`` to disk, so a power cut after the swap
+    finds the data too. Links and special files (a FIFO would block ``open``) are left alone."""
+    with os.scandir(root) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                _fsync_tree(Path(entry.path))
+            elif entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    fd = os.open(entry.path, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+    _fsync_dir(root)
 
 
 def _fsync_dir(folder: Path) -> None:
