@@ -78,6 +78,8 @@ _NOT_A_FILE_NAME = ("not a plain file name inside the bundle (letters, digits, '
 
 def _describe(exc) -> str:
     path = exc.name[len("data"):].lstrip(".") if exc.name.startswith("data") else exc.name
+    if not path.isprintable() or len(path) > 120:  # keys are the manifest's, whatever they hold: one line
+        path = path.encode("unicode_escape").decode("ascii")[:117] + "..." * (len(path) > 117)
     field, rule, definition, value = path or "the manifest", exc.rule, exc.rule_definition, exc.value
     got = f"(got {_show(value)})"
     if rule == "type":

@@ -296,6 +296,7 @@ TEXT_FAULTS = [  # (mutation, words the one-line error must hold)
     (_set("files/tokenizer.json/bytes", -1), ["bytes must be >= 0"]),
     (_set("files/tokenizer.json/bytes", 1e30), ["bytes must be an integer"]),
     (_set("files/tokenizer.json/sha256", _DELETE), ["lacks \"sha256\""]),
+    (_set("files/a\nb", {"sha256": 5}), ["files.a\\nb"]),  # a key's newline stays escaped: one line
     (lambda m: m["files"].pop("model.onnx"), ["files lacks \"model.onnx\""]),
     (_set("int8_vs_fp32/ok", "yes"), ["int8_vs_fp32.ok must be a boolean"]),
     (_set("int8_vs_fp32", []), ["int8_vs_fp32 must be an object or null"]),
