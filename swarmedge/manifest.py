@@ -42,9 +42,12 @@ def read_manifest(bundle: Path) -> dict:
     keys included), another format or version, any schema or cross-field violation, and an
     entry in the bundle that is not a regular file listed in ``files``.
     """
+    from swarmedge.atomic import recover_directory
     from swarmedge.bundle_files import check_entries, read_capped
 
     bundle = Path(bundle)
+    if not bundle.exists():  # an export killed mid-swap may have set it aside: put it back first
+        recover_directory(bundle)
     if not bundle.exists():
         raise BundleError(f"bundle not found: {bundle} (create one with: swarmedge export MODEL.pt -o {bundle})")
     if not bundle.is_dir():
