@@ -6,7 +6,7 @@ without external data (bundles hold single-file ONNX models), and a session is c
 against the manifest's inputs, outputs and labels before it is returned.
 """
 
-import tempfile
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +17,10 @@ from swarmedge.manifest import PRECISION_FILES, read_manifest, read_verified, ve
 OPT_LEVELS = {"none": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
               "all": "ORT_ENABLE_ALL"}
 # A model loaded from bytes looks for external-data files here (by default: the working
-# directory!). Pointed at an empty folder, any external-data reference fails to load.
+# directory!). Pointed at a folder that cannot exist (below the null device, which is no
+# folder, so no one can create it), any external-data reference fails to load.
 EXTERNAL_DATA_FOLDER = "session.model_external_initializers_file_folder_path"
+NO_FOLDER = os.path.join(os.devnull, "swarmedge-bundles-have-no-external-data")
 # The manifest's dtype names as onnxruntime names tensor types.
 ORT_TYPES = {"float32": "tensor(float)", "float16": "tensor(float16)", "int64": "tensor(int64)",
              "int32": "tensor(int32)", "int8": "tensor(int8)", "uint8": "tensor(uint8)", "bool": "tensor(bool)"}
@@ -110,12 +112,11 @@ class Bundle:
             opts.inter_op_num_threads = 1
         opts.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPT_LEVELS[optimization])
         opts.log_severity_level = 3
-        with tempfile.TemporaryDirectory(prefix="swarmedge-no-external-data-") as empty:
-            opts.add_session_config_entry(EXTERNAL_DATA_FOLDER, empty)
-            try:
-                session = ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
-            except Exception as exc:  # onnxruntime raises its own untyped errors
-                raise load_error(self.path / name, str(exc)) from None
+        opts.add_session_config_entry(EXTERNAL_DATA_FOLDER, NO_FOLDER)
+        try:
+            session = ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise load_error(self.path / name, str(exc)) from None
         check_session(session, self.manifest, self.path / name)
         return session
 
