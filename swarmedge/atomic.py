@@ -198,7 +198,10 @@ def _new_lock(parent: Path, name: str) -> tuple[str, int]:
             raise InputError(f"cannot write in {parent}: {exc.strerror or exc}; choose another output path") from None
         if fcntl is None:
             return token, fd
-        fcntl.flock(fd, fcntl.LOCK_EX)  # blocks only while a sweeper that saw the new file checks it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # blocks only while a sweeper that saw the new file checks it
+        except OSError:  # a filesystem without flock: export anyway; sweepers will take it for alive
+            return token, fd
         if _same_file(fd, path):
             return token, fd
         os.close(fd)  # a sweeper took it for a dead export's lock and removed it: take another token
@@ -229,9 +232,11 @@ def _claim(path: Path) -> int | None | bool:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return True
+    except OSError:  # e.g. another user's export: not ours to judge
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except OSError:  # held (alive), or no flock on this filesystem (unknown: leave it)
         os.close(fd)
         return None
     if not _same_file(fd, path):  # another sweeper cleaned this token meanwhile

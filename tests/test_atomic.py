@@ -444,8 +444,6 @@ def test_renameat2_exchanges_two_folders_here(tmp_path):
         atomic._rename2(tmp_path / "a", tmp_path / "b", atomic.RENAME_NOREPLACE)
 
 
-@pytest.mark.xfail(strict=True, reason="swarmedge/manifest.py read_manifest does not call recover_directory yet "
-                                       "(issue 13: its owner wires it, then removes this mark)")
 def test_opening_a_bundle_puts_back_one_that_a_killed_fallback_swap_set_aside(bundles, tmp_path):
     old, _ = bundles
     target = tmp_path / "b.bundle"
