@@ -3,7 +3,7 @@
 The schema (draft-07) holds the types and bounds of every field the runners read; what a
 schema cannot say (sequence length a multiple of the cluster size, one label per class,
 the tokenizer listed among the files) is checked here after it. Each violation becomes
-one line naming the field path, e.g. ``preprocessing.seq_len must be <= 4096 (got 10000000)``.
+one line naming the field path, e.g. ``preprocessing.seq_len must be <= 16384 (got 10000000)``.
 """
 
 import functools

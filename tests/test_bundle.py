@@ -272,9 +272,9 @@ TEXT_FAULTS = [  # (mutation, words the one-line error must hold)
     (_set("labels", "negative,positive"), ["labels must be an array"]),
     (_set("preprocessing/multiple_of", 0), ["preprocessing.multiple_of must be >= 1", "(got 0)"]),
     (_set("preprocessing/multiple_of", 3), ["preprocessing.seq_len (32) must be a multiple"]),
-    (_set("preprocessing/seq_len", 10_000_000), ["preprocessing.seq_len must be <= 4096 (got 10000000)"]),
+    (_set("preprocessing/seq_len", 10_000_000), ["preprocessing.seq_len must be <= 16384 (got 10000000)"]),
     (_set("preprocessing/seq_len", -32), ["preprocessing.seq_len must be >= 1"]),
-    (_set("preprocessing/seq_len", 10**400), ["preprocessing.seq_len must be <= 4096"]),
+    (_set("preprocessing/seq_len", 10**400), ["preprocessing.seq_len must be <= 16384"]),
     (_set("preprocessing/seq_len", 32.0), ["preprocessing.seq_len must be an integer (got a number)"]),
     (_set("preprocessing/seq_len", True), ["preprocessing.seq_len must be an integer (got a boolean)"]),
     (_set("preprocessing/seq_len", None), ["preprocessing.seq_len must be an integer (got null)"]),
@@ -426,19 +426,39 @@ def test_the_schema_ships_in_the_package_data():
     assert (root / "runtimes" / "bundle.schema.json").is_file()
 
 
+def test_every_config_the_limits_allow_fits_the_schema():
+    # swarmedge.limits bounds what can be trained and exported; a looser limit than the
+    # schema's would let a model train for hours and then fail to export.
+    from swarmedge.limits import FIELD_MAX
+    from swarmedge.manifest_schema import schema
+
+    defs = schema()["definitions"]
+    checked = 0
+    for model_type, fields in FIELD_MAX.items():
+        props = defs[f"{model_type}_config"]["properties"]
+        for field, limit in fields.items():
+            bound = props[field]
+            bound = defs[bound["$ref"].rsplit("/", 1)[1]] if "$ref" in bound else bound
+            assert bound["maximum"] >= limit, (model_type, field, bound["maximum"], limit)
+            checked += 1
+    assert defs["text_preprocessing"]["properties"]["seq_len"] == {"$ref": "#/definitions/seq_len"}
+    assert defs["seq_len"]["maximum"] >= FIELD_MAX["swarmformer"]["seq_len"]
+    assert checked >= 10
+
+
 def test_export_refuses_a_model_whose_bundle_would_not_open(tiny_text_ckpt, tmp_path, monkeypatch):
     from swarmedge.errors import InputError
     from swarmedge.export import pipeline
 
     real = pipeline.written_problem
 
-    def too_long(manifest):  # as a checkpoint with seq_len 8192 would give, without training one
-        manifest["preprocessing"]["seq_len"] = 8192
+    def too_long(manifest):  # as a checkpoint with seq_len 32768 would give, without training one
+        manifest["preprocessing"]["seq_len"] = 32768
         return real(manifest)
 
     monkeypatch.setattr(pipeline, "written_problem", too_long)
     out = tmp_path / "long.bundle"
-    with pytest.raises(InputError, match=r"would not open \(preprocessing.seq_len must be <= 4096"):
+    with pytest.raises(InputError, match=r"would not open \(preprocessing.seq_len must be <= 16384"):
         pipeline.export_bundle(tiny_text_ckpt, out, quantize_mode=None)
     assert not out.exists() and not list(tmp_path.iterdir())
 
@@ -454,5 +474,5 @@ def test_cli_refusals_are_one_line(text_bundle, tmp_path, reliability):
         r = run_device(command)
         assert r.returncode == 2, r.stderr
         assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
-        assert "preprocessing.seq_len must be <= 4096 (got 10000000)" in r.stderr
+        assert "preprocessing.seq_len must be <= 16384 (got 10000000)" in r.stderr
         reliability[SECTION]["refused in one line"] += 1
