@@ -26,12 +26,15 @@ def _kind(mode: int) -> str:
     return "not a regular file (a device, FIFO or socket)"
 
 
-def check_entries(bundle: Path, listed: set[str], manifest_name: str) -> None:
+def check_entries(bundle: Path, listed: dict[str, int], manifest_name: str) -> None:
     """Refuse anything in ``bundle`` but regular files named in ``listed`` (and ``manifest_name``).
 
-    Raises BundleError (one line) naming the first offending entry, in sorted order: an
-    unlisted file or folder, a symlink (even to a listed name), a FIFO/device/socket.
-    Listed files that are missing are reported by :func:`read_verified` when they are read.
+    ``listed`` maps each file name to its size in bytes. Raises BundleError (one line) naming
+    the first offending entry, in sorted order: an unlisted file or folder, a symlink (even to
+    a listed name), a FIFO/device/socket; then a listed file that is missing or of another
+    size. Sizes are cheap to check here, so an incomplete copy is refused when the bundle is
+    opened, even where the damaged file is one this run would not read; hashes are checked
+    when a file is read (:func:`read_verified`).
     """
     try:
         names = sorted(os.listdir(bundle))
@@ -51,6 +54,18 @@ def check_entries(bundle: Path, listed: set[str], manifest_name: str) -> None:
         if not stat.S_ISREG(mode):
             raise BundleError(f"{path} is {_kind(mode)}; a bundle holds only regular files: "
                               "replace it with the file itself, or copy or export the bundle again")
+    for name, size in sorted(listed.items()):
+        path = Path(bundle) / name
+        try:
+            actual = os.lstat(path).st_size
+        except FileNotFoundError:
+            raise BundleError(f"{path} is missing: the bundle is incomplete; copy or export it again") from None
+        except OSError:  # unreadable: reading it later says why
+            continue
+        if actual != size:
+            raise BundleError(f"{path} does not match the size and sha256 recorded in {manifest_name} ({actual} "
+                              f"bytes, the manifest says {size}): corrupted, truncated or modified; copy or export "
+                              "the bundle again")
 
 
 def _open_regular(path: Path) -> tuple[int, int]:

@@ -65,7 +65,7 @@ def read_manifest(bundle: Path) -> dict:
             "re-export it or install the matching swarmedge"
         )
     check_manifest(manifest, path)
-    check_entries(bundle, set(manifest["files"]), MANIFEST)
+    check_entries(bundle, {n: e["bytes"] for n, e in manifest["files"].items()}, MANIFEST)
     return manifest
 
 

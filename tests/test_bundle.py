@@ -162,12 +162,21 @@ class _CountingReads:
 
 def test_a_file_of_another_size_is_refused_unread(text_bundle, tmp_path, reliability, monkeypatch):
     bundle = _copy(text_bundle, tmp_path)
+    b = Bundle.open(bundle)  # opened intact; the file grows afterwards
     with open(bundle / "model.onnx", "ab") as f:
         f.write(b"\0" * 4096)
-    b = Bundle.open(bundle)
     reads = _CountingReads(monkeypatch)
     _refused(reliability, lambda: b.session("fp32"), "model.onnx", "bytes, the manifest says")
     assert reads.sizes == []  # refused on its size (fstat): not one byte read
+
+
+@pytest.mark.parametrize("name", ["model.onnx", "model.int8.onnx", "tokenizer.json"])
+def test_a_listed_file_of_another_size_is_refused_at_open(text_bundle, tmp_path, reliability, name):
+    # Even a file this run would not read (fp32 when int8 is the default): an incomplete copy shows at once.
+    bundle = _copy(text_bundle, tmp_path)
+    with open(bundle / name, "r+b") as f:
+        f.truncate(7)
+    _refused(reliability, lambda: Bundle.open(bundle), name, "7 bytes, the manifest says")
 
 
 def test_a_file_growing_while_read_is_refused_after_one_extra_byte(text_bundle, tmp_path, reliability,

@@ -275,9 +275,25 @@ def _expectation(mutation: tuple, fixed: str | None, changed: set[str], reads: s
             if jm.json_type(old) == jm.json_type(new) == "number" and 0 <= new <= 1e6:
                 return SETTING
         return REFUSE if m[0] == "replace" and not m[1] else REFUSE_OR_SAME
-    # files: what the run reads must be refused when changed; a changed file it does not read may stay
-    # unnoticed (verification is per file read), and the answer from the intact files is then correct
+    # files: what the run reads must be refused when changed, and so must any listed file whose size
+    # changed (sizes are checked at open); a same-size change to a file the run does not read may stay
+    # unnoticed (hashes are checked per file read), and the answer from the intact files is then correct
     return REFUSE if changed & reads else REFUSE_OR_SAME
+
+
+FILE_DAMAGE = ("file-bytes", "delete", "sparse", "swap", "replace-by")
+
+
+def _resized(bundle: Path, p: Pristine) -> set[str]:
+    """Listed files that are missing, or whose size (lstat) differs from the intact manifest's."""
+    out = set()
+    for name, entry in p.manifest["files"].items():
+        try:
+            if os.lstat(bundle / name).st_size != entry["bytes"]:
+                out.add(name)
+        except OSError:
+            out.add(name)
+    return out
 
 
 # -- running and judging ----------------------------------------------------------------------------------------------
@@ -357,6 +373,8 @@ def test_mutated_bundles_answer_as_before_or_refuse_in_one_line(kind, pristine, 
             shutil.copytree(p.path, bundle)
             path, changed, fixed = apply(p, mutation, bundle, outside)
             reads = p.reads_always | {MODELS[precision or "int8"]}  # the intact bundle's default is int8
+            if mutation[0] in FILE_DAMAGE:  # the manifest is intact: every listed size is checked at open
+                reads = reads | _resized(bundle, p)
             expect = _expectation(mutation, fixed, changed, reads, p)
             previous = signal.signal(signal.SIGALRM, _timeout)
             signal.alarm(HANG_SECONDS)
