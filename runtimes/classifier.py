@@ -91,24 +91,10 @@ class Classifier:
         self.kind = m["preprocessing"]["kind"]
         self.input_names = [i["name"] for i in m["inputs"]]
         self.scores_output = m["outputs"][0]["name"]
-        self._check_output_width()
         self.batch_size = batch_size
         self.threads = threads or default_workers()
         self._runner = PerInputRunner(self.session, self.scores_output, self.threads)
         self._encoder = None
-
-    def _check_output_width(self) -> None:
-        """Refuse a bundle whose model scores another number of classes than it has labels."""
-        from swarmedge.errors import BundleError
-
-        out = next((o for o in self.session.get_outputs() if o.name == self.scores_output), None)
-        if out is None:
-            raise BundleError(f"bundle {self.bundle.path}: its {self.precision} model has no output "
-                              f"{self.scores_output!r}; export the bundle again")
-        width = out.shape[-1] if out.shape else None
-        if isinstance(width, int) and width != len(self.labels):
-            raise BundleError(f"bundle {self.bundle.path}: the {self.precision} model scores {width} classes but "
-                              f"the manifest has {len(self.labels)} labels; export the bundle again")
 
     @property
     def labels(self) -> list[str]:

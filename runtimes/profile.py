@@ -18,7 +18,7 @@ import numpy as np
 
 from swarmedge.errors import InputError
 from swarmedge.limits import MAX_BATCH, MAX_REPEAT, MAX_WARMUP
-from swarmedge.runtimes.bundle import Bundle
+from swarmedge.runtimes.bundle import EXTERNAL_DATA_FOLDER, NO_FOLDER, Bundle
 from swarmedge.runtimes.cost import macs_per_sample
 
 NOISY_CV = 0.25  # coefficient of variation above which the machine was likely busy
@@ -73,7 +73,7 @@ def profile_config(bundle: Bundle, precision: str, threads: int, batch: int, len
         "latency": stats,
         "throughput_samples_per_s": batch / (stats["mean_ms"] / 1e3),
         "process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "model_bytes": bundle.model_path(precision).stat().st_size,
+        "model_bytes": len(bundle.model_bytes(precision)),
         "macs_per_inference": macs,
         "gmacs_per_s": macs / (stats["p50_ms"] / 1e3) / 1e9,
         "noisy": bool(noisy),
@@ -83,12 +83,13 @@ def profile_config(bundle: Bundle, precision: str, threads: int, batch: int, len
 def per_operator(bundle: Bundle, precision: str, threads: int, batch: int, length: int, repeat: int) -> list[dict]:
     """onnxruntime's own node timings for one of the bundle's models, per operator type."""
     feeds = synthetic_feeds(bundle.manifest, batch, length, np.random.default_rng(0))
-    return operator_times(bundle.model_path(precision), feeds, threads, repeat)
+    return operator_times(bundle.model_bytes(precision), feeds, threads, repeat)
 
 
-def operator_times(model: Path, feeds: dict, threads: int, repeat: int) -> list[dict]:
+def operator_times(model: Path | bytes, feeds: dict, threads: int, repeat: int) -> list[dict]:
     """Node timings from onnxruntime's profiler summed per operator type, slowest first;
-    the first run (allocations, kernel set-up) is left out."""
+    the first run (allocations, kernel set-up) is left out. ``model``: an ONNX file, or a
+    bundle's verified model bytes (loaded, like ``Bundle.session``, without external data)."""
     import onnxruntime as ort
 
     with tempfile.TemporaryDirectory(prefix="swarmedge-profile-") as tmp:
@@ -97,7 +98,9 @@ def operator_times(model: Path, feeds: dict, threads: int, repeat: int) -> list[
         opts.profile_file_prefix = str(Path(tmp) / "ort")
         opts.intra_op_num_threads = threads
         opts.log_severity_level = 3
-        session = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        opts.add_session_config_entry(EXTERNAL_DATA_FOLDER, NO_FOLDER)
+        session = ort.InferenceSession(model if isinstance(model, bytes) else str(model), opts,
+                                       providers=["CPUExecutionProvider"])
         for _ in range(repeat + 1):
             session.run(None, feeds)
         trace = json.loads(Path(session.end_profiling()).read_text())

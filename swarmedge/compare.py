@@ -50,7 +50,7 @@ def compare(model_pt: Path, bundle: Path, data: str, data_dir: Path | None = Non
     for p in b.precisions:
         latencies[f"ONNX {p}"] = _time_session(b.session(p, threads=1), feeds)
     sizes = {"PyTorch fp32": sum(t.numel() * t.element_size() for t in ckpt["state_dict"].values())}
-    sizes.update({f"ONNX {p}": b.model_path(p).stat().st_size for p in b.precisions})
+    sizes.update({f"ONNX {p}": len(b.model_bytes(p)) for p in b.precisions})
 
     rows = []
     base_p50 = np.percentile(latencies["PyTorch fp32"], 50)

@@ -58,5 +58,7 @@ def test_wheel_contains_every_module(tmp_path):
     for top, package in tops:
         for py in (ROOT / top).rglob("*.py"):
             assert f"{package}/{py.relative_to(ROOT / top).as_posix()}" in names
+    # the bundle format's schema is read at run time (docs/BUNDLE.md): it must ship as package data
+    assert "swarmedge/runtimes/bundle.schema.json" in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "swarmedge = swarmedge.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
