@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+# Test modules import onnxruntime before swarmedge (which sets this): keep its telemetry off here too.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SWARMEDGE_DATA", ROOT.parent / "shared" / "data"))
 CONFORMANCE = Path(os.environ.get("SWARMEDGE_CONFORMANCE", ROOT.parent / "shared" / "conformance"))
@@ -124,3 +126,12 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("reliability counts (docs/RELIABILITY.md)")
         for section, counter in sorted(_RELIABILITY.items()):
             terminalreporter.write_line(f"{section}: " + ", ".join(f"{k} {v}" for k, v in counter.items()))
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for children that tests interrupt with SIGINT: a shell starts background
+    jobs with SIGINT ignored, and Python then installs no KeyboardInterrupt handler, so a CI
+    run from ``cmd &`` would see the child ignore the test's Ctrl-C."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -18,6 +18,8 @@ from swarmedge.errors import InputError, ParityError
 from swarmedge.export import export_bundle
 from swarmedge.manifest import read_manifest, sha256_file
 
+from .conftest import default_sigint
+
 
 def _session(path):
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -133,7 +135,7 @@ def test_reference_safetensors_checkpoint_exports(conformance_dir, tiny_vocab, t
 
 def _start_export(ckpt, out):
     return subprocess.Popen([sys.executable, "-m", "swarmedge.cli", "export", str(ckpt), "-o", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

@@ -15,6 +15,8 @@ from swarmedge.datasets import Dataset
 from swarmedge.metrics import classification_report
 from swarmedge.training import TrainConfig, train
 
+from .conftest import default_sigint
+
 
 def _digits(data_dir, n=96):
     from swarmedge.datasets import load_dataset
@@ -64,7 +66,8 @@ def test_interrupted_training_resumes(data_dir, tmp_path):
                  x_test=z["x_test"][:10], y_test=z["y_test"][:10])
     out = tmp_path / "m.pt"
     env_data = ["--data", str(tmp_path / "data")]
-    proc = subprocess.Popen(_train_cmd(out, *env_data), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(_train_cmd(out, *env_data), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     deadline = time.time() + 120
     while time.time() < deadline and not (tmp_path / "m.log.jsonl").exists():
         time.sleep(0.01)  # wait for the first epoch to end, then stop the run in the second
