@@ -134,7 +134,8 @@ def check_session(session, manifest: dict, path: Path) -> None:
     """Refuse a model whose graph is not the one the manifest describes (e.g. another model's
     ONNX with the hashes updated): inputs must match in order, name, element type and rank;
     each manifest output must exist with its type and rank; a static class dimension of
-    the scores output must equal the number of labels; fixed input dimensions must agree.
+    the scores output must equal the number of labels; fixed input dimensions must agree, and
+    an input dimension the manifest fixes must be fixed in the graph too.
     Raises BundleError (one line)."""
     graph_in = [(i.name, i.type, len(i.shape)) for i in session.get_inputs()]
     want_in = [(t["name"], ORT_TYPES[t["dtype"]], len(t["shape"])) for t in manifest["inputs"]]
@@ -144,6 +145,11 @@ def check_session(session, manifest: dict, path: Path) -> None:
     if graph_in != want_in or fixed_dims_differ:
         raise BundleError(f"{path} takes inputs {_signature(graph_in)} but the manifest says {_signature(want_in)}: "
                           "the model is not this bundle's; export the bundle again")
+    for i, (t, g) in enumerate(zip(manifest["inputs"], session.get_inputs())):
+        for k, (d, gd) in enumerate(zip(t["shape"], g.shape)):
+            if isinstance(d, int) and not isinstance(gd, int):  # the runner would feed only that size
+                raise BundleError(f"the manifest fixes inputs[{i}] dim {k} to {d} but {path} takes any size there "
+                                  f"({gd or 'unnamed'}); export the bundle again")
     graph_out = {o.name: o for o in session.get_outputs()}
     for t in manifest["outputs"]:
         o = graph_out.get(t["name"])
