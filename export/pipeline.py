@@ -21,6 +21,7 @@ from swarmedge.export.rewrites import rewrite
 from swarmedge.export.samples import load_samples, synthetic_samples
 from swarmedge.export.targets import resolve
 from swarmedge.manifest import FORMAT, FORMAT_VERSION, MANIFEST, PRECISION_FILES, dumps, sha256_file, written_problem
+from swarmedge.output_paths import check_bundle_target
 from swarmedge.runtimes.feeds import feeds_for
 
 STEPS = ("load", "export", "parity", "quantize", "agreement", "write")
@@ -59,7 +60,8 @@ def export_bundle(
     ``quantize_mode``: None (fp32 only), "dynamic" or "static" (needs ``calibration``).
     ``rewrites``: exact graph rewrites (``swarmedge.export.rewrites``) applied before export;
     the parity check holds the rewritten graph to the original model.
-    Nothing is written unless every step succeeds; an existing bundle is replaced whole.
+    Nothing is written unless every step succeeds; an existing bundle is replaced whole, but only
+    an empty folder or a bundle holding nothing its manifest does not list (else InputError).
 
     >>> export_bundle(Path("model.pt"))  # doctest: +SKIP
     (PosixPath('model.bundle'), {...})
@@ -72,14 +74,13 @@ def export_bundle(
         raise InputError("static quantization calibrates on real inputs: pass --calibration DATA "
                          "(or use the default --mode dynamic)")
     preset = resolve(target) if quantize_mode else None
-    on_step("load")
     model_path = Path(model_path)
+    out = Path(out) if out else default_bundle_path(model_path)
+    check_bundle_target(out)  # before any work; once more right before the swap
+    on_step("load")
     checkpoint = load_checkpoint(model_path, vocab=vocab)
     model = build_model(checkpoint)
     model_type, config = checkpoint["model_type"], model.config.to_dict()
-    out = Path(out) if out else default_bundle_path(model_path)
-    if out.exists() and not (out / MANIFEST).is_file():
-        raise InputError(f"{out} exists and is not a bundle; choose another -o or remove it")
     pre = dict(checkpoint["preprocessing"])
     tokenizer_json = pre.pop("tokenizer", None)
     if tokenizer_json is not None:
@@ -100,7 +101,7 @@ def export_bundle(
     cal, held = samples.split(n_cal, rng)
     held.raw = held.raw[:agreement_size]
 
-    with staged_directory(out) as stage:
+    with staged_directory(out, check=check_bundle_target) as stage:
         on_step("export")
         fp32 = stage / PRECISION_FILES["fp32"]
         labels = {"swarmedge.labels": json.dumps(checkpoint["labels"])}

@@ -37,7 +37,7 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 try:
@@ -66,11 +66,14 @@ def write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temporary file in the same directory + rename).
 
     Missing parent folders are created. Raises ``InputError`` (one line) when the folder
-    cannot be made or written, e.g. a file stands where a folder should be.
+    cannot be made or written, e.g. a file stands where a folder should be, when ``path`` is a
+    folder, or when ``path`` lies inside a bundle (``swarmedge.output_paths.check_output_file``).
     """
     from swarmedge.errors import InputError
+    from swarmedge.output_paths import check_output_file
 
     path = Path(path)
+    check_output_file(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -82,7 +85,10 @@ def write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except IsADirectoryError:  # a folder appeared at path since the check above
+            raise InputError(f"{path} is a folder; give a file path inside it or another name") from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -108,8 +114,12 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def staged_directory(target: Path) -> Iterator[Path]:
+def staged_directory(target: Path, check: Callable[[Path], None] | None = None) -> Iterator[Path]:
     """Yield an empty staging directory; on success it replaces ``target`` as a whole.
+
+    ``check(target)``, when given, runs once more right before the swap (after the body), so
+    that what was true of ``target`` when the work began still holds; an exception from it
+    leaves ``target`` as it is and removes the staging directory.
 
     Before staging, leftovers of dead exports in ``target``'s folder are removed and a bundle
     that a killed fallback swap left aside is put back (``recover_directory``). Raises
@@ -139,6 +149,8 @@ def staged_directory(target: Path) -> Iterator[Path]:
         try:
             with sigterm_as_interrupt():
                 yield stage
+                if check is not None:
+                    check(target)
                 _fsync_tree(stage)
                 old = _swap_in(stage, target, token)
         except BaseException:  # the old bundle may lie at either path if a signal came right after the swap

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from swarmedge.atomic import write_bytes
+from swarmedge.output_paths import check_output_folder
 from swarmedge.summary import human_bytes
 
 
@@ -71,11 +72,13 @@ def write_reports(result: dict, out_dir: Path) -> dict[str, Path]:
 
     All three are rendered before the first is written, so a result that cannot be
     rendered leaves no report behind; each file is then written atomically. Raises
-    ``InputError`` when ``out_dir`` cannot be made or written.
+    ``InputError`` when ``out_dir`` is a file, a bundle or inside one (``check_report_folder``),
+    or cannot be made or written.
     """
     from swarmedge import plots
 
     out_dir = Path(out_dir)  # made by write_bytes, only once everything is rendered
+    check_report_folder(out_dir)
     figures = {
         "Latency distribution": plots.latency_plot(result["latency_samples_ms"]),
         "Accuracy vs latency": plots.accuracy_latency_plot(result["rows"]),
@@ -88,6 +91,12 @@ def write_reports(result: dict, out_dir: Path) -> dict[str, Path]:
     for kind, data in contents.items():
         write_bytes(paths[kind], data)
     return paths
+
+
+def check_report_folder(out_dir: Path) -> None:
+    """Raise InputError (one line) unless the reports may go into ``out_dir``: not a file, not a
+    bundle or inside one. Cheap; call it before the comparison so that a bad ``-o`` costs nothing."""
+    check_output_folder(Path(out_dir))
 
 
 def page(result: dict, figures: dict[str, bytes]) -> str:

@@ -94,7 +94,11 @@ def swarm_animation(model: Path, image: np.ndarray, out: Path, fps: int = 3) -> 
     try:
         writer = animation.PillowWriter(fps=fps) if suffix == ".gif" else animation.FFMpegWriter(fps=fps)
         anim.save(str(tmp), writer=writer)
-        tmp.replace(out)
+        output_folder(out)  # again: the folder or a bundle around it may have appeared meanwhile
+        try:
+            tmp.replace(out)
+        except IsADirectoryError:
+            raise InputError(f"{out} is a folder; give a file path inside it or another name") from None
     finally:
         tmp.unlink(missing_ok=True)
         plt.close(fig)
@@ -113,6 +117,7 @@ def vector_fields(model: Path, out: Path, grid: int = 17, z: float = 0.0) -> Pat
 
     if Path(model).is_dir():
         raise InputError("--fields reads the weights from the checkpoint: pass the .pt, not the bundle")
+    output_folder(Path(out))  # before the work: a folder at out, or out inside a bundle, is refused
     ckpt = load_checkpoint(model)
     if ckpt["model_type"] != "boids":
         raise InputError(f"{model} is a {ckpt['model_type']} model; vector fields need a boid model")
@@ -148,9 +153,13 @@ def vector_fields(model: Path, out: Path, grid: int = 17, z: float = 0.0) -> Pat
 
 
 def output_folder(out: Path) -> None:
-    """Create ``out``'s folder (and its parents) if missing, as ``export``/``profile`` do.
+    """Check that the file ``out`` may be written and create its folder (and its parents) if missing.
 
-    Raises InputError (one line) when it cannot be made: a file in the way, no permission."""
+    Raises InputError (one line) when ``out`` is a folder or lies inside a bundle
+    (``check_output_file``), or when its folder cannot be made: a file in the way, no permission."""
+    from swarmedge.output_paths import check_output_file
+
+    check_output_file(Path(out))
     try:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
