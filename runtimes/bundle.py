@@ -40,8 +40,18 @@ class Bundle:
 
     @classmethod
     def open(cls, path) -> "Bundle":
-        """Read and check ``path``'s manifest and directory (``swarmedge.manifest.read_manifest``);
-        raises BundleError (one line) for anything a bundle must not be (docs/BUNDLE.md)."""
+        """Read and check ``path``'s manifest and directory (``swarmedge.manifest.read_manifest``).
+
+        ``path``: the bundle folder as a str, ``os.PathLike`` or bytes. Raises InputError (one
+        line) for anything else, or an empty path, and BundleError (one line) for anything a
+        bundle must not be (docs/BUNDLE.md)."""
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        if not isinstance(path, (str, os.PathLike)):
+            raise InputError(f"a bundle is opened from the path of its folder (str or os.PathLike), "
+                             f"got {type(path).__name__}: pass e.g. 'model.bundle'")
+        if not os.fspath(path).strip():  # Path("") would quietly mean the working directory
+            raise InputError("the bundle path is empty: pass the bundle's folder, e.g. 'model.bundle'")
         path = Path(path)
         return cls(path, read_manifest(path))
 

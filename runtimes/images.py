@@ -43,9 +43,10 @@ def load_image(path: Path, notices: list[str] | None = None) -> np.ndarray:
     ``framing.py``). What was done (EXIF rotation, mode conversion, inversion, background
     removal, framing) is told in one notice line; nothing is said for an MNIST-ready digit.
     Raises InputError (one line naming the file) for a missing, undecodable, truncated,
-    oversized or blank image, or an array file holding other than one image.
+    oversized or blank image, a folder or other non-file, or an array file holding other than
+    one image.
     """
-    path = Path(path)
+    path = _regular_file(path)
     if path.suffix.lower() in ARRAY_SUFFIXES:
         digits = read_image_array(path, notices)
         if len(digits) != 1:
@@ -70,7 +71,7 @@ def load_images(paths, notices: list[str] | None = None, source: str | None = No
     any step, and each .npy/.npz must hold one digit. Raises InputError naming the first
     file that cannot be read, or when ``paths`` is empty.
     """
-    paths = [Path(p) for p in paths]
+    paths = [_regular_file(p) for p in paths]
     if not paths:
         raise InputError(f"{source or 'the input'} holds no images")
     if source is None:
@@ -107,9 +108,10 @@ def read_image_array(path: Path, notices: list[str] | None = None, blank: str = 
     """(N, 28, 28) float32 in 0..1 from a .npy, or a .npz (``x_test``/``x_train``/``images``/``x``).
 
     Layouts and scales as :func:`digits_from_array`; ``blank`` likewise. Raises InputError
-    for a missing or unreadable file and for everything :func:`digits_from_array` refuses.
+    for a missing or unreadable file, a folder or other non-file, and for everything
+    :func:`digits_from_array` refuses.
     """
-    path = Path(path)
+    path = _regular_file(path)
     return digits_from_array(load_array(path), path.name, notices, blank)
 
 
@@ -166,6 +168,17 @@ def image_files(folder: Path, recursive: bool = False, notices: list[str] | None
         shown = ", ".join(str(f.relative_to(folder)) for f in others[:3]) + (", ..." if len(others) > 3 else "")
         _tell(notices, f"{folder}: skipped {len(others)} file(s) that are not images ({shown})")
     return files
+
+
+def _regular_file(path) -> Path:
+    """``path`` as a Path; raises InputError saying what it is when it exists but is no regular
+    file (a missing one is left to the readers, whose message names the file kind)."""
+    path = Path(path)
+    if path.is_dir():  # image folders are read by eval, compare and train (image_files), not here
+        raise InputError(f"{path} is a folder, not an image: pass its image files (e.g. {path}/*.png)")
+    if path.exists() and not path.is_file():
+        raise InputError(f"{path} is not a regular file (a device, pipe or socket): pass an image file")
+    return path
 
 
 def _digit_from_file(path: Path):

@@ -1,6 +1,7 @@
 """The ``swarmedge`` command: thin click commands over the library, imports done lazily."""
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -17,12 +18,59 @@ SEEDS = click.IntRange(0, 2**32 - 1)  # numpy's and torch's seeds: unsigned 32-b
 THREADS_HELP = "more than the cores this process may use are capped at that number, with a note"
 
 
+class OneLineError(click.ClickException):
+    """A click error (bad option value, unknown option, missing argument...) shown as
+    swarmedge shows its own: one line on stderr, with click's exit code (2 for usage)."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file=None) -> None:
+        click.echo(f"swarmedge: error: {self.message}", err=True)
+
+
+def one_line(exc: click.ClickException) -> OneLineError:
+    """``exc``'s own message on one line, after the command it concerns and before the help
+    command that explains it: ``run: invalid value for '--threads': ... (see: swarmedge run --help)``."""
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    # click capitalises its sentences; ours read as one: "missing argument 'X'; choose from: ..."
+    message = re.sub(r"\. ([A-Z])(?=[a-z])", lambda m: "; " + m.group(1).lower(), message)
+    message = message[:1].lower() + message[1:].replace(". (Did you mean", " (did you mean")
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        command = ctx.command_path.partition(" ")[2]  # without the program name
+        if command:
+            message = f"{command}: {message}"
+        message += f" (see: {ctx.command_path} --help)"
+    return OneLineError(message, exc.exit_code)
+
+
 class Group(click.Group):
-    """Turns swarmedge errors into one line on stderr and a non-zero exit."""
+    """Turns swarmedge errors and click's usage errors into one line on stderr and a
+    non-zero exit. Both the group's own arguments (make_context) and the command's
+    (invoke: resolving, parsing and running it) go through here; help, --version and
+    the help a bare group prints are left as click shows them."""
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.ClickException as exc:
+            if isinstance(exc, OneLineError):
+                raise
+            raise one_line(exc) from exc
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except OneLineError:
+            raise
+        except click.ClickException as exc:
+            raise one_line(exc) from exc
         except SwarmedgeError as exc:
             click.echo(f"swarmedge: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
@@ -40,7 +88,7 @@ def cli():
     Try it:
       swarmedge init boids -o digits.pt
       swarmedge export --quantize int8 digits.pt        # -> digits.bundle/
-      swarmedge run digits.bundle --image seven.png
+      swarmedge run digits.bundle --image five.png     # boids tell 5 from 6
     """
 
 
@@ -84,6 +132,14 @@ def _choice_list(choices):
     return parse
 
 
+def _remote(ctx, param, value):
+    # an empty --remote (an unset shell variable, say) would otherwise run here without a word
+    if value is not None and not value.strip():
+        raise click.BadParameter("an empty host; give [USER@]HOST[:DIR], e.g. pi@raspberrypi.local, "
+                                 "or leave --remote out to run on this machine")
+    return value
+
+
 def _parse_sets(values) -> dict:
     out = {}
     for item in values:
@@ -124,8 +180,17 @@ def init(model_type, preset, sets, vocab, seed, output):
     name = preset or ("small" if model_type == "swarmformer" else "binary")
     if name not in presets:
         raise InputError(f"unknown {model_type} config {name!r}; choose from {', '.join(presets)}")
-    config = {**presets[name].to_dict(), **_parse_sets(sets)}
-    ckpt = init_checkpoint(model_type, config, seed=seed, vocab=vocab)
+    asked = _parse_sets(sets)
+    if model_type == "swarmformer" and "vocab_size" in asked:
+        raise InputError("--set vocab_size: a SwarmFormer's vocab_size is the size of its vocabulary; "
+                         "choose the vocabulary with --vocab FILE instead")
+    ckpt = init_checkpoint(model_type, {**presets[name].to_dict(), **asked}, seed=seed, vocab=vocab)
+    # a --set the model did not take (replaced by what the data decides) must not pass in silence
+    made = json.loads(json.dumps(ckpt["config"]))  # tuples as lists, as --set's JSON gives them
+    for key, value in asked.items():
+        if key in made and made[key] != value:
+            raise InputError(f"--set {key}={json.dumps(value)} was not applied (the model has {key}="
+                             f"{json.dumps(made[key])}); leave it out")
     save_checkpoint(ckpt, output)
     n = sum(t.numel() for t in ckpt["state_dict"].values())
     click.echo(f"wrote {output}: {model_type} ({name}), {n:,} parameters, randomly initialised (seed {seed})")
@@ -206,7 +271,8 @@ def export(model, output, quantize, mode, target, calibration, method, opset, to
 @click.option("--threads", type=click.IntRange(min=1),
               help=f"Inputs classified in parallel, one onnxruntime thread each [default: all cores; {THREADS_HELP}].")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per input (JSON lines).")
-@click.option("--remote", metavar="[USER@]HOST[:DIR]", help="Run on a device over ssh (the bundle is copied there).")
+@click.option("--remote", metavar="[USER@]HOST[:DIR]", callback=_remote,
+              help="Run on a device over ssh (the bundle is copied there).")
 def run(bundle, stdin, texts, file, images, precision, threads, as_json, remote):
     """Classify texts or digit images with BUNDLE (device side: no torch needed).
 
@@ -324,7 +390,7 @@ def _int_list(ctx, param, value):
 @click.option("--per-op", is_flag=True, help="Add onnxruntime's per-operator times, fp32 and int8 side by side.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Also write the JSON report here.")
-@click.option("--remote", metavar="[USER@]HOST[:DIR]",
+@click.option("--remote", metavar="[USER@]HOST[:DIR]", callback=_remote,
               help="Profile on a device over ssh (the bundle is copied there).")
 def profile(bundle, precision, threads, batch, seq_len, boids, warmup, repeat, per_op, as_json, output, remote):
     """Measure latency, throughput and memory of BUNDLE on this machine (no torch needed).
