@@ -216,7 +216,8 @@ def init(model_type, preset, sets, vocab, seed, output):
               help="ONNX opset: the dynamo exporter's and onnxruntime's common range.")
 @click.option("--tolerance", type=click.FloatRange(0, 1, min_open=True), callback=_finite, default=1e-4,
               show_default=True,
-              help="Allowed |ONNX - PyTorch|: this plus 1e-5 x |PyTorch value|, elementwise.")
+              help="Allowed |ONNX - PyTorch| for each output: this plus 0.0001 x that output's largest "
+                   "|PyTorch value|.")
 @click.option("--allow-mismatch", is_flag=True,
               help="Keep the bundle even if parity fails or int8 agrees with fp32 on under 90% of inputs "
                    "(recorded in the manifest).")
