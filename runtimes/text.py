@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from swarmedge.errors import InputError
+from swarmedge.errors import BundleError, InputError
 from swarmedge.runtimes.textfiles import check_text
 
 TRUNCATIONS = ("head", "head-tail")
@@ -56,7 +56,8 @@ class TextEncoder:
     (1, 256)
     """
 
-    def __init__(self, tokenizer_json: str, seq_len: int, pad_id: int = 0, truncation: str = "head"):
+    def __init__(self, tokenizer_json: str, seq_len: int, pad_id: int = 0, truncation: str = "head",
+                 vocab_size: int | None = None, source: str = "the tokenizer"):
         from tokenizers import Tokenizer
 
         if truncation not in TRUNCATIONS:
@@ -65,6 +66,8 @@ class TextEncoder:
             self.tokenizer = Tokenizer.from_str(tokenizer_json)
         except Exception as exc:  # tokenizers raises plain Exception subclasses
             raise InputError(f"the bundle's tokenizer is corrupt ({exc}); export the bundle again") from None
+        if vocab_size is not None:
+            check_vocabulary(self.tokenizer, vocab_size, source)
         self.seq_len, self.pad_id, self.truncation = seq_len, pad_id, truncation
         if truncation == "head":  # the library keeps room for [CLS]/[SEP] itself
             self.tokenizer.enable_truncation(max_length=seq_len)
@@ -77,9 +80,16 @@ class TextEncoder:
         self._slicer = None  # an untruncating copy for long texts' slices, made on first use
 
     @classmethod
-    def for_preprocessing(cls, pre: dict, tokenizer_json: str, seq_len: int | None = None) -> "TextEncoder":
-        """The encoder a checkpoint's or bundle's ``preprocessing`` describes."""
-        return cls(tokenizer_json, seq_len or pre["seq_len"], pre["pad_id"], pre.get("truncation", "head"))
+    def for_preprocessing(cls, pre: dict, tokenizer_json: str, seq_len: int | None = None,
+                          vocab_size: int | None = None) -> "TextEncoder":
+        """The encoder a checkpoint's or bundle's ``preprocessing`` describes.
+
+        ``vocab_size`` (a bundle's ``config.vocab_size``): the tokenizer is checked against
+        it when given (:func:`check_vocabulary`; BundleError naming ``pre["tokenizer"]``).
+        """
+        source = f"the bundle's {pre['tokenizer']}" if vocab_size is not None else "the tokenizer"
+        return cls(tokenizer_json, seq_len or pre["seq_len"], pre["pad_id"], pre.get("truncation", "head"),
+                   vocab_size=vocab_size, source=source)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """``(len(texts), seq_len)`` int64 ids; see :meth:`encode_with_stats`."""
@@ -157,6 +167,21 @@ class TextEncoder:
         keep = self.seq_len - 2
         head = keep // 4
         return ids[: 1 + head] + ids[len(ids) - 1 - (keep - head):]
+
+
+def check_vocabulary(tokenizer, vocab_size: int, source: str = "the tokenizer") -> None:
+    """Raise BundleError unless every id ``tokenizer`` (a ``tokenizers.Tokenizer``) can produce,
+    added tokens included, is below ``vocab_size`` (the model's embedding rows): otherwise
+    only a text holding such a token would fail, and without naming the tokenizer.
+    ``source`` names the file in the message."""
+    vocab = tokenizer.get_vocab(with_added_tokens=True)
+    if not vocab:
+        raise BundleError(f"{source} has no tokens; export the bundle again")
+    token, largest = max(vocab.items(), key=lambda item: item[1])
+    if largest >= vocab_size:
+        shown = repr(token) if len(token) <= 40 and token.isprintable() else ascii(token)[:40]
+        raise BundleError(f"{source} maps {shown} to id {largest}, outside the model's vocabulary "
+                          f"(config.vocab_size {vocab_size}): not this model's tokenizer; export the bundle again")
 
 
 def _sliceable(tokenizer_json: str) -> bool:

@@ -18,12 +18,17 @@ from swarmedge.errors import BundleError
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 
 
+_SPECIAL_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                  (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
 def _kind(mode: int) -> str:
+    """What a non-regular entry is, with its article: 'a symbolic link', 'a FIFO (named pipe)'..."""
     if stat.S_ISLNK(mode):
         return "a symbolic link"
     if stat.S_ISDIR(mode):
         return "a folder"
-    return "not a regular file (a device, FIFO or socket)"
+    return next((what for test, what in _SPECIAL_KINDS if test(mode)), "not a regular file")
 
 
 def check_entries(bundle: Path, listed: dict[str, int], manifest_name: str) -> None:
@@ -47,7 +52,7 @@ def check_entries(bundle: Path, listed: dict[str, int], manifest_name: str) -> N
         except OSError:  # removed while we looked: reading it later says so
             continue
         if name not in listed and name != manifest_name:
-            what = "folder" if stat.S_ISDIR(mode) else "file"
+            what = "file" if stat.S_ISREG(mode) else _kind(mode)
             raise BundleError(
                 f"bundle {bundle} holds {what} {name!r}, which {manifest_name} does not list (no hash covers it); "
                 "remove it, or copy or export the bundle again")

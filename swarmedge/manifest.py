@@ -106,6 +106,9 @@ def _parse(data: bytes, path: Path):
             raise ValueError(f"key {next(k for k in keys if keys.count(k) > 1)!r} appears twice")
         return dict(pairs)
 
+    if data.startswith(b"\xef\xbb\xbf"):  # the exporter never writes one; editors on Windows may
+        raise BundleError(f"{path} starts with a byte-order mark; save it as UTF-8 without BOM, "
+                          "or export the bundle again")
     try:
         value = json.loads(data.decode("utf-8"), parse_float=parse_float, parse_constant=no_constant,
                            object_pairs_hook=no_repeats)

@@ -123,25 +123,60 @@ def _describe(exc) -> str:
     return f"{message} {got}"
 
 
+# Characters that reorder or hide text on a terminal or in a report: C0/C1 controls and
+# DEL, the line/paragraph separators and the bidirectional marks, embeddings, overrides
+# and isolates (U+202E shows "evil" as "live"). Listed, not taken from unicodedata's
+# categories, so that every Python on every device agrees (an emoji too new for one
+# Python's Unicode tables must not be refused there only); zero-width joiners stay: emoji use them.
+_UNSHOWABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
+_DIGIT_NAME = re.compile(r"[0-9]\Z")
+
+
+def _label_problem(labels: list) -> str | None:
+    for i, label in enumerate(labels):
+        bad = _UNSHOWABLE.search(label)
+        if bad:
+            return (f"labels[{i}] holds U+{ord(bad.group()):04X}, a control, separator or bidi character that "
+                    "garbles terminals and reports; rename the class with printable characters")
+        if not label.strip():
+            return f"labels[{i}] is blank ({_show(label)}); name the class with visible characters"
+    return None
+
+
 def _cross_field(m: dict) -> str | None:
     """Rules between fields; the schema has already checked each field's type and bounds."""
     labels, config, pre, files = m["labels"], m["config"], m["preprocessing"], m["files"]
+    issue = _label_problem(labels)
+    if issue:
+        return issue
     if m["model_type"] == "swarmformer":
         if config["num_classes"] != len(labels):
             return f"labels has {len(labels)} names but config.num_classes is {config['num_classes']}"
+        if pre["seq_len"] != config["seq_len"]:  # the runner pads to one, the model was trained at the other
+            return f"preprocessing.seq_len ({pre['seq_len']}) must equal config.seq_len ({config['seq_len']})"
         if pre["seq_len"] % pre["multiple_of"]:
             return (f"preprocessing.seq_len ({pre['seq_len']}) must be a multiple of preprocessing.multiple_of "
                     f"({pre['multiple_of']})")
         if pre["multiple_of"] != config["cluster_size"]:
             return (f"preprocessing.multiple_of ({pre['multiple_of']}) must equal config.cluster_size "
                     f"({config['cluster_size']})")
-        if pre["pad_id"] >= config["vocab_size"]:
-            return f"preprocessing.pad_id ({pre['pad_id']}) must be < config.vocab_size ({config['vocab_size']})"
         if pre["tokenizer"] not in files:
             return f"preprocessing.tokenizer names {_show(pre['tokenizer'])}, which files does not list"
     else:
-        if len(config["digits"]) != len(labels):
-            return f"labels has {len(labels)} names but config.digits has {len(config['digits'])} classes"
+        digits = config["digits"]
+        if len(digits) != len(labels):
+            return f"labels has {len(labels)} names but config.digits has {len(digits)} classes"
+        # Classes named by digits are those digits (training names a class "5" only for MNIST's 5);
+        # other names (cats, dogs) take the class slots 0..N-1 and say nothing about digits.
+        if all(_DIGIT_NAME.match(x) for x in labels) and [int(x) for x in labels] != digits:
+            return (f"labels ({', '.join(labels)}) name digits but config.digits is {_show(digits)}: "
+                    "each digit label must be its class's digit, in order")
+        if pre["habitat_scaling"] != config["habitat_scaling"]:  # coordinates scaled unlike in training
+            return (f"preprocessing.habitat_scaling ({_show(pre['habitat_scaling'])}) must equal "
+                    f"config.habitat_scaling ({_show(config['habitat_scaling'])})")
+    width = m["outputs"][0]["shape"][-1]
+    if isinstance(width, int) and width != len(labels):
+        return f"outputs[0].shape fixes the class count to {width} but labels has {len(labels)} names"
     names = [t["name"] for t in m["inputs"]] + [t["name"] for t in m["outputs"]]
     if len(set(names)) != len(names):
         return f"inputs and outputs repeat a name ({', '.join(names)})"

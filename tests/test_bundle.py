@@ -1,5 +1,6 @@
 """Opening a bundle: confinement, size+hash before use, external data, the manifest schema, cross-checks."""
 
+import functools
 import hashlib
 import json
 import os
@@ -106,14 +107,14 @@ def test_a_fifo_in_place_of_a_model_is_refused_without_blocking(text_bundle, tmp
     bundle = _copy(text_bundle, tmp_path)
     (bundle / "model.onnx").unlink()
     os.mkfifo(bundle / "model.onnx")
-    _refused(reliability, lambda: Bundle.open(bundle), "model.onnx", "not a regular file")
+    _refused(reliability, lambda: Bundle.open(bundle), "model.onnx", "is a FIFO (named pipe)")
 
 
 def test_a_fifo_manifest_is_refused_without_blocking(text_bundle, tmp_path, reliability):
     bundle = _copy(text_bundle, tmp_path)
     (bundle / "manifest.json").unlink()
     os.mkfifo(bundle / "manifest.json")
-    _refused(reliability, lambda: Bundle.open(bundle), "manifest.json", "not a regular file")
+    _refused(reliability, lambda: Bundle.open(bundle), "manifest.json", "is a FIFO (named pipe)")
 
 
 @pytest.mark.parametrize("extra", ["notes.txt", ".DS_Store", "weights.bin", "sub/"])
@@ -288,7 +289,17 @@ TEXT_FAULTS = [  # (mutation, words the one-line error must hold)
     (_set("preprocessing/seq_len", True), ["preprocessing.seq_len must be an integer (got a boolean)"]),
     (_set("preprocessing/seq_len", None), ["preprocessing.seq_len must be an integer (got null)"]),
     (_set("preprocessing/seq_len", "32"), ["preprocessing.seq_len must be an integer (got a string)"]),
-    (_set("preprocessing/pad_id", 24), ["pad_id (24) must be < config.vocab_size (24)"]),
+    (_set("preprocessing/pad_id", 2), ["preprocessing.pad_id must be 0 (got 2)"]),
+    (_set("config/seq_len", 64), ["preprocessing.seq_len (32) must equal config.seq_len (64)"]),
+    (_set("outputs/0/shape", ["batch", 1]), ["outputs[0].shape fixes the class count to 1 but labels has 2"]),
+    (_set("labels", ["neg\u202eative", "positive"]), ["labels[0] holds U+202E", "bidi"]),
+    (_set("labels", ["negative", "posi\u2066tive"]), ["labels[1] holds U+2066"]),
+    (_set("labels", ["neg\x9bative", "positive"]), ["labels[0] holds U+009B"]),
+    (_set("labels", ["neg\u2028ative", "positive"]), ["labels[0] holds U+2028"]),
+    (_set("labels", ["\ud800", "positive"]), ["labels[0] holds U+D800"]),  # a lone surrogate cannot be printed
+    (_set("labels", ["negative", " "]), ["labels[1] is blank (\" \")"]),
+    (_set("labels", ["\u3000\t", "positive"]), ["labels[0] holds U+0009"]),
+    (_set("labels", ["\u3000\u00a0", "positive"]), ["labels[0] is blank"]),
     (_set("preprocessing/truncation", "middle"), ["preprocessing.truncation must be one of"]),
     (_set("preprocessing/lowercase", False), ["preprocessing has unknown field \"lowercase\""]),
     (_set("preprocessing/tokenizer", "vocab.txt"), ["preprocessing.tokenizer", "files does not list"]),
@@ -327,6 +338,10 @@ def test_schema_violations_are_one_line_naming_the_field(text_bundle, tmp_path, 
     (_set("preprocessing/habitat_scaling", 0), ["preprocessing.habitat_scaling must be > 0"]),
     (_set("preprocessing/image_size", 32), ["preprocessing.image_size must be 28"]),
     (_set("config/digits", [5, 6, 7]), ["labels has 2 names but config.digits has 3"]),
+    (_set("config/digits", [0, 6]), ["labels (5, 6) name digits but config.digits is [0, 6]"]),
+    (_set("config/digits", [6, 5]), ["labels (5, 6) name digits but config.digits is [6, 5]"]),
+    (_set("preprocessing/habitat_scaling", 2), ["preprocessing.habitat_scaling (2) must equal config.habitat_scaling"]),
+    (_set("outputs/0/shape", ["batch", 3]), ["outputs[0].shape fixes the class count to 3 but labels has 2"]),
     (_set("inputs", [{"name": "boids", "dtype": "float32", "shape": ["batch", "boids", 2]}]),
      ["inputs must have at least 2 items"]),
     (_set("outputs/0/shape", ["batch"]), ["outputs[0].shape must have at least 2 items"]),
@@ -366,6 +381,94 @@ def test_non_utf8_manifest(text_bundle, tmp_path, reliability):
     _refused(reliability, lambda: Bundle.open(bundle), "not UTF-8")
 
 
+def test_a_manifest_with_a_byte_order_mark_says_so(text_bundle, tmp_path, reliability):
+    bundle = _copy(text_bundle, tmp_path)
+    data = (bundle / "manifest.json").read_bytes()
+    (bundle / "manifest.json").write_bytes(b"\xef\xbb\xbf" + data)
+    message = _refused(reliability, lambda: Bundle.open(bundle), "starts with a byte-order mark",
+                       "save it as UTF-8 without BOM")
+    assert "utf-8-sig" not in message
+
+
+@pytest.mark.parametrize("which,field,number", [
+    ("text", "format_version", "1"), ("text", "pad_id", "0"), ("text", "seq_len", "32"),
+    ("boids", "format_version", "1"), ("boids", "image_size", "28"), ("boids", "bytes", None),
+])
+@pytest.mark.parametrize("written", [".0", "e0"])
+def test_a_float_where_an_integer_is_required_is_refused(text_bundle, boids_bundle, tmp_path, reliability,
+                                                         which, field, number, written):
+    # json.loads gives 1.0 for both spellings, which equals 1: the schema's const alone let it through
+    bundle = _copy(text_bundle if which == "text" else boids_bundle, tmp_path)
+    text = (bundle / "manifest.json").read_text(encoding="utf-8")
+    number = number or str(_manifest(bundle)["files"]["model.onnx"]["bytes"])
+    old = f'"{field}": {number}'
+    assert old in text
+    (bundle / "manifest.json").write_text(text.replace(old, old + written, 1), encoding="utf-8")
+    _refused(reliability, lambda: Bundle.open(bundle), f"{field} must be an integer (got a number)")
+
+
+def test_printable_labels_of_any_script_are_accepted(text_bundle, tmp_path):
+    bundle = _copy(text_bundle, tmp_path)
+    m = _manifest(bundle)
+    m["labels"] = ["n\u00e9gatif \U0001F468\u200d\U0001F469\u200d\U0001F467", "\u0645\u062b\u0628\u062a"]  # a ZWJ emoji
+    _write_manifest(bundle, m)
+    assert Classifier(bundle).classify_texts(["good film"])[0].label in m["labels"]
+
+
+def test_boid_labels_that_are_not_digits_take_class_slots(boids_bundle, tmp_path):
+    # training gives classes named "cat", "dog" the slots 0, 1: such labels say nothing about digits
+    bundle = _copy(boids_bundle, tmp_path)
+    m = _manifest(bundle)
+    m["labels"], m["config"]["digits"] = ["cat", "dog"], [0, 1]
+    _write_manifest(bundle, m)
+    assert Bundle.open(bundle).labels == ["cat", "dog"]
+
+
+@pytest.mark.parametrize("mutate,needle", [
+    (_set("preprocessing/pad_id", 2), "preprocessing.pad_id must be 0"),
+    (_set("config/seq_len", 64), "must equal config.seq_len"),
+    (_set("labels", ["neg\u202eative", "positive"]), "labels[0] holds U+202E"),
+    (_set("outputs/0/shape", ["batch", 3]), "fixes the class count to 3"),
+])
+def test_the_exporter_checks_the_same_rules(text_bundle, mutate, needle):
+    from swarmedge.manifest import written_problem
+
+    m = _manifest(text_bundle)
+    assert written_problem(m) is None
+    mutate(m)
+    assert needle in (written_problem(m) or "")
+
+
+def test_unlisted_fifos_and_symlinks_are_named_for_what_they_are(text_bundle, tmp_path, reliability):
+    bundle = _copy(text_bundle, tmp_path)
+    os.mkfifo(bundle / "pipe")
+    _refused(reliability, lambda: Bundle.open(bundle), "holds a FIFO (named pipe) 'pipe'", "does not list")
+    (bundle / "pipe").unlink()
+    (bundle / "link.onnx").symlink_to("model.onnx")
+    _refused(reliability, lambda: Bundle.open(bundle), "holds a symbolic link 'link.onnx'", "does not list")
+
+
+def test_a_tokenizer_id_outside_the_vocabulary_is_refused_when_loaded(text_bundle, tmp_path, reliability):
+    from swarmedge.runtimes.text import TextEncoder
+
+    bundle = _copy(text_bundle, tmp_path)
+    m = _manifest(bundle)
+    pre, vocab_size = m["preprocessing"], m["config"]["vocab_size"]
+    tokenizer = json.loads((bundle / "tokenizer.json").read_text(encoding="utf-8"))
+    TextEncoder.for_preprocessing(pre, json.dumps(tokenizer), vocab_size=vocab_size)  # the exported one fits
+    for id_, fits in ((vocab_size - 1, True), (vocab_size, False), (100_000_000, False)):  # the edge, then past it
+        tokenizer["model"]["vocab"]["zzzhuge"] = id_
+        (bundle / "tokenizer.json").write_text(json.dumps(tokenizer), encoding="utf-8")
+        _relist(bundle, m, "tokenizer.json")
+        _write_manifest(bundle, m)
+        load = functools.partial(TextEncoder.for_preprocessing, pre, Bundle.open(bundle).read_text("tokenizer.json"),
+                                 vocab_size=vocab_size)
+        if fits:
+            load()
+        else:
+            _refused(reliability, load, "tokenizer.json maps 'zzzhuge' to id", f"config.vocab_size {vocab_size}")
+
+
 # -- 5. cross-checks of the model against the manifest --------------------------------
 
 def test_another_models_onnx_with_matching_hashes_is_refused(text_bundle, boids_bundle, tmp_path, reliability):
@@ -397,6 +500,18 @@ def test_a_missing_output_is_refused(boids_bundle, tmp_path, reliability):
     _refused(reliability, _session(bundle), "output path", "no such output")
 
 
+@pytest.mark.parametrize("which,index,shape", [("text", 0, ["batch", 1]), ("boids", 0, ["batch", 5, 2])])
+def test_a_fixed_manifest_dim_the_graph_leaves_free_is_refused(text_bundle, boids_bundle, tmp_path, reliability,
+                                                                which, index, shape):
+    bundle = _copy(text_bundle if which == "text" else boids_bundle, tmp_path)
+    m = _manifest(bundle)
+    m["inputs"][index]["shape"] = shape
+    _write_manifest(bundle, m)
+    Bundle.open(bundle)  # the manifest alone cannot tell
+    _refused(reliability, _session(bundle), f"the manifest fixes inputs[{index}] dim 1 to {shape[1]}",
+             "takes any size there")
+
+
 def test_not_an_onnx_model_is_one_line(text_bundle, tmp_path, reliability):
     bundle = _copy(text_bundle, tmp_path)
     (bundle / "model.onnx").write_bytes(b"not a model at all")
@@ -417,7 +532,7 @@ def test_exported_bundles_validate_against_the_packaged_schema(text_bundle, boid
 
     packaged = files("swarmedge.runtimes").joinpath(SCHEMA_FILE)
     assert schema() == json.loads(packaged.read_text(encoding="utf-8"))
-    assert "format_version:1" in schema()["$id"] and schema()["properties"]["format_version"] == {"const": 1}
+    assert "format_version:1" in schema()["$id"] and schema()["properties"]["format_version"]["const"] == 1
     validate = fastjsonschema.compile(schema())
     for bundle in (text_bundle, boids_bundle):
         validate(_manifest(bundle))  # the plain schema, without swarmedge's reader
