@@ -24,7 +24,6 @@ The policy:
   input.
 """
 
-import gzip
 import json
 import re
 import zlib
@@ -52,15 +51,44 @@ _JSON_TYPES = {type(None): "null", bool: "a boolean", int: "a number", float: "a
                list: "a list", dict: "an object"}
 
 
-def read_bytes(path) -> bytes:
-    """The bytes of ``path``, gunzipped when its name ends in ``.gz``.
+# Text inputs are read whole (one file, or stdin) before they are checked and tokenized; past
+# this size memory, not the model, is the limit (a 210 MB one-line file peaked at 3.3 GB), and a
+# path such as /dev/zero would never end. Larger collections: split them, e.g. split -l 100000.
+MAX_TEXT_BYTES = 256 << 20
+_BLOCK = 1 << 20
 
-    Raises InputError when the file is missing, unreadable or not valid gzip.
+
+def read_stream(f, name: str, limit: int | None = None) -> bytes:
+    """Everything binary file object ``f`` holds, refused past ``limit`` bytes (default
+    ``MAX_TEXT_BYTES``; at most ``limit`` + one block is read). ``name`` names it in the error (a path, or ``stdin``).
+
+    Raises InputError when the input is larger than ``limit``. An input whose first block is
+    binary (a device such as /dev/zero, an executable) is not read further: that block is
+    returned, and the text checks refuse it naming its kind.
+    """
+    limit = MAX_TEXT_BYTES if limit is None else limit
+    chunks, size = [], 0
+    while block := f.read(_BLOCK):
+        if not chunks and not name.lower().endswith(".gz") and binary_kind(block, name):
+            return block  # binary from its first block on: enough for the caller's refusal, which names the kind
+        chunks.append(block)
+        size += len(block)
+        if size > limit:
+            raise InputError(f"{name} is larger than {limit >> 20} MiB, more than swarmedge reads as one text input; "
+                             "split it (e.g. split -l 100000 FILE part-) and run each part")
+    return b"".join(chunks)
+
+
+def read_bytes(path) -> bytes:
+    """The bytes of ``path``, gunzipped when its name ends in ``.gz``; at most ``MAX_TEXT_BYTES``
+    either way.
+
+    Raises InputError when the file is missing, unreadable, too large or not valid gzip.
     """
     name = str(path)
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            data = read_stream(f, name)
     except FileNotFoundError:
         raise InputError(f"file not found: {name}") from None
     except IsADirectoryError:
@@ -68,11 +96,28 @@ def read_bytes(path) -> bytes:
     except OSError as exc:
         raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
     if name.lower().endswith(".gz"):
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise InputError(f"cannot read {name} as gzip ({exc}); gzip it again or give it uncompressed") from None
+        data = _gunzip(data, name)
     return data
+
+
+def _gunzip(data: bytes, name: str) -> bytes:
+    """``data`` gunzipped (every member, as gzip -d does), refused past ``MAX_TEXT_BYTES``."""
+    out, left = [], MAX_TEXT_BYTES + 1
+    try:
+        while data and left > 0:
+            z = zlib.decompressobj(wbits=31)  # gzip framing; max_length bounds a gzip bomb
+            out.append(z.decompress(data, left))
+            left -= len(out[-1])
+            if not z.eof and left > 0:
+                raise InputError(f"cannot read {name} as gzip (the file is cut short); gzip it again or give it "
+                                 "uncompressed")
+            data = z.unused_data
+    except zlib.error as exc:
+        raise InputError(f"cannot read {name} as gzip ({exc}); gzip it again or give it uncompressed") from None
+    if left <= 0:
+        raise InputError(f"{name} unpacks to more than {MAX_TEXT_BYTES >> 20} MiB, more than swarmedge reads as one "
+                         "text input; split it and run each part")
+    return b"".join(out)
 
 
 def decode_lines(data: bytes, source: str, expects: str = TEXT_INPUTS) -> list[tuple[str, str]]:

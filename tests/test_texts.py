@@ -438,3 +438,45 @@ def test_huge_text_costs_megabytes_and_says_its_count_is_a_lower_bound(zoo_small
     assert row["rss_mb"] < 600, row["rss_mb"]  # the whole 12 MB text tokenized took 1.5 GB
     rc, out, err = _device(["run", zoo_small_bundle, "-"], stdin=b"good " * 30000)  # over LONG_TEXT_CHARS
     assert rc == 0 and "tokens, 0% unknown)" in out and "+ tokens" in out, (out, err)
+
+
+# -- size: inputs are read whole, so they are bounded ----------------------------------------------------------------
+
+def test_an_endless_device_is_refused_from_its_first_block(text_bundle):
+    _refused(_cli(["run", text_bundle, "--file", "/dev/zero"]), "/dev/zero", "binary data")
+
+
+def test_a_file_past_the_size_limit_is_refused_unread_past_it(text_bundle, tmp_path, monkeypatch):
+    from swarmedge.runtimes import textfiles
+
+    monkeypatch.setattr(textfiles, "MAX_TEXT_BYTES", 3 << 20)
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"the film was good\n" * (200_000))  # 3.4 MiB
+    reads = []
+    real = textfiles.read_stream
+
+    def counting(f, name, limit=None):
+        data = real(f, name, limit)
+        reads.append(len(data))
+        return data
+
+    _refused(_cli(["run", text_bundle, "--file", big]), "big.txt", "larger than 3 MiB", "split")
+    monkeypatch.setattr(textfiles, "read_stream", counting)
+    with pytest.raises(InputError, match="larger than 3 MiB"):
+        textfiles.read_bytes(big)
+    assert reads == []  # refused inside the read: nothing past the limit was returned
+
+
+def test_gzip_members_bombs_and_cuts(text_bundle, tmp_path, monkeypatch):
+    from swarmedge.runtimes import textfiles
+
+    two = tmp_path / "two.txt.gz"  # `cat a.gz b.gz`: gzip -d reads both members, so do we
+    two.write_bytes(gzip.compress(b"the film was good\n") + gzip.compress(b"a bad actor\n"))
+    assert len(_rows(_cli(["run", text_bundle, "--file", two, "--json"]))) == 2
+    cut = tmp_path / "cut.txt.gz"
+    cut.write_bytes(gzip.compress(b"the film was good\n" * 1000)[:30])
+    _refused(_cli(["run", text_bundle, "--file", cut]), "cut.txt.gz", "cut short")
+    monkeypatch.setattr(textfiles, "MAX_TEXT_BYTES", 1 << 20)
+    bomb = tmp_path / "bomb.txt.gz"
+    bomb.write_bytes(gzip.compress(b"a" * (64 << 20)))  # 64 KiB on disk, 64 MiB unpacked
+    _refused(_cli(["run", text_bundle, "--file", bomb]), "bomb.txt.gz", "unpacks to more than 1 MiB")
