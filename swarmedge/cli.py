@@ -1,13 +1,13 @@
 """The ``swarmedge`` command: thin click commands over the library, imports done lazily."""
 
 import json
-import re
 import sys
 from pathlib import Path
 
 import click
 
 from swarmedge import __version__
+from swarmedge.cli_errors import ErrorsInOneLine
 from swarmedge.cli_train import train
 from swarmedge.errors import SwarmedgeError
 from swarmedge.limits import MAX_BATCH, MAX_REPEAT, MAX_WARMUP
@@ -18,59 +18,13 @@ SEEDS = click.IntRange(0, 2**32 - 1)  # numpy's and torch's seeds: unsigned 32-b
 THREADS_HELP = "more than the cores this process may use are capped at that number, with a note"
 
 
-class OneLineError(click.ClickException):
-    """A click error (bad option value, unknown option, missing argument...) shown as
-    swarmedge shows its own: one line on stderr, with click's exit code (2 for usage)."""
-
-    def __init__(self, message: str, exit_code: int):
-        super().__init__(message)
-        self.exit_code = exit_code
-
-    def show(self, file=None) -> None:
-        click.echo(f"swarmedge: error: {self.message}", err=True)
-
-
-def one_line(exc: click.ClickException) -> OneLineError:
-    """``exc``'s own message on one line, after the command it concerns and before the help
-    command that explains it: ``run: invalid value for '--threads': ... (see: swarmedge run --help)``."""
-    message = " ".join(exc.format_message().split()).rstrip(".")
-    # click capitalises its sentences; ours read as one: "missing argument 'X'; choose from: ..."
-    message = re.sub(r"\. ([A-Z])(?=[a-z])", lambda m: "; " + m.group(1).lower(), message)
-    message = message[:1].lower() + message[1:].replace(". (Did you mean", " (did you mean")
-    ctx = getattr(exc, "ctx", None)
-    if ctx is not None:
-        command = ctx.command_path.partition(" ")[2]  # without the program name
-        if command:
-            message = f"{command}: {message}"
-        message += f" (see: {ctx.command_path} --help)"
-    return OneLineError(message, exc.exit_code)
-
-
-class Group(click.Group):
-    """Turns swarmedge errors and click's usage errors into one line on stderr and a
-    non-zero exit. Both the group's own arguments (make_context) and the command's
-    (invoke: resolving, parsing and running it) go through here; help, --version and
-    the help a bare group prints are left as click shows them."""
-
-    def make_context(self, *args, **kwargs):
-        try:
-            return super().make_context(*args, **kwargs)
-        except click.exceptions.NoArgsIsHelpError:
-            raise
-        except click.ClickException as exc:
-            if isinstance(exc, OneLineError):
-                raise
-            raise one_line(exc) from exc
+class Group(ErrorsInOneLine):
+    """Turns swarmedge errors, like click's usage errors (``cli_errors.py``), into one line
+    on stderr and a non-zero exit."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except click.exceptions.NoArgsIsHelpError:
-            raise
-        except OneLineError:
-            raise
-        except click.ClickException as exc:
-            raise one_line(exc) from exc
         except SwarmedgeError as exc:
             click.echo(f"swarmedge: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
@@ -79,7 +33,7 @@ class Group(click.Group):
             ctx.exit(130)
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group("swarmedge", cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "-V", "--version", prog_name="swarmedge")
 def cli():
     """Swarm-style transformer classifiers from PyTorch to int8 ONNX on x86 laptops and Raspberry Pis.

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from swarmedge.cli_errors import CommandGroup
 from swarmedge.limits import FIELD_MAX, MAX_BATCH
 
 BOIDS_MAX = FIELD_MAX["boids"]
@@ -41,7 +42,7 @@ def _train_options(f):
     return f
 
 
-@click.group()
+@click.group(cls=CommandGroup)
 def train():
     """Train a model on CPU: progress bars, best checkpoint by validation accuracy, resumable.
 
