@@ -380,6 +380,29 @@ def test_classify_images_takes_what_run_takes(zoo_boids_bundle, mnist56, tmp_pat
             clf.classify_images(bad)
 
 
+def test_folders_and_devices_are_named_for_what_they_are(zoo_boids_bundle, digit, tmp_path, reliability):
+    """A folder or a device given where an image file goes is not 'not found': say what it is."""
+    import os
+
+    from swarmedge.runtimes import Classifier
+
+    Image.fromarray(digit).save(tmp_path / "five.png")
+    folder = tmp_path / "digits.npy"  # a folder, even with an array file's suffix
+    folder.mkdir()
+    clf = Classifier(zoo_boids_bundle)
+    for bad, needle in [(tmp_path, "is a folder, not an image: pass its image files"),
+                        (folder, "is a folder"), ([tmp_path / "five.png", tmp_path], "is a folder"),
+                        (os.devnull, "is not a regular file")]:
+        with pytest.raises(InputError, match=re.escape(needle)):
+            clf.classify_images(bad)
+        reliability["images"]["refused in one line"] += 1
+    with pytest.raises(InputError, match="is a folder"):
+        read_image_array(folder)
+    _one_line_error(_cli("run", zoo_boids_bundle, "--image", tmp_path), "is a folder")
+    _one_line_error(_cli("run", zoo_boids_bundle, "--image", os.devnull), "is not a regular file")
+    _one_line_error(_cli("run", zoo_boids_bundle, "--file", folder), "is a folder")
+
+
 # -- run --file and folders holding arrays -------------------------------------------------------------
 def test_run_file_on_a_digit_bundle_takes_arrays_and_says_so(zoo_boids_bundle, digit, tmp_path):
     Image.fromarray(digit).save(tmp_path / "five.png")

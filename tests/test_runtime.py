@@ -154,3 +154,21 @@ def test_bundle_without_int8_falls_back_to_fp32(tiny_boids_ckpt, tmp_path):
         Classifier(path, precision="int8")
     with pytest.raises(BundleError, match="not found"):
         Bundle.open(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("arg", [None, 123, 1.5, ["b.bundle"], {"path": "b.bundle"}, "", "  "],
+                         ids=["None", "int", "float", "list", "dict", "empty", "blank"])
+def test_bundle_arguments_that_are_no_path_are_refused_in_one_line(arg, reliability):
+    with pytest.raises(InputError) as info:
+        Classifier(arg)
+    message = str(info.value)
+    assert len(message.splitlines()) == 1 and "bundle" in message, message
+    assert ("path" in message or "empty" in message) and not isinstance(info.value, TypeError)
+    reliability["usage errors"]["one line"] += 1
+
+
+def test_bundle_path_as_bytes_or_pathlike_opens(boids_bundle):
+    import os
+
+    for arg in (os.fsencode(boids_bundle), boids_bundle, str(boids_bundle)):
+        assert Bundle.open(arg).path == boids_bundle
