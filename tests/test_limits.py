@@ -31,8 +31,8 @@ def refused(result, *words, reliability=None) -> str:
     assert "Traceback" not in result.output and "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     last = lines[-1]
-    # our errors are the whole of stderr; click's usage errors end with their one "Error:" line
-    assert len(lines) == 1 or last.startswith("Error: "), result.stderr
+    # the error is the whole of stderr, click's usage errors included (swarmedge/cli_errors.py)
+    assert len(lines) == 1 and last.startswith("swarmedge: error: "), result.stderr
     for word in words:
         assert word in last, (word, last)
     if reliability is not None:
