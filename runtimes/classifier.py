@@ -171,7 +171,8 @@ class Classifier:
             check_text(t, f"text {i + 1}")
         if self._encoder is None:
             pre = self.bundle.manifest["preprocessing"]
-            self._encoder = TextEncoder.for_preprocessing(pre, self.bundle.read_text(pre["tokenizer"]))
+            self._encoder = TextEncoder.for_preprocessing(pre, self.bundle.read_text(pre["tokenizer"]),
+                                                          vocab_size=self.bundle.manifest["config"]["vocab_size"])
         stats = []
 
         def feeds(s):  # tokenized one batch at a time: memory follows batch_size, not len(texts)

@@ -467,6 +467,8 @@ def test_a_tokenizer_id_outside_the_vocabulary_is_refused_when_loaded(text_bundl
             load()
         else:
             _refused(reliability, load, "tokenizer.json maps 'zzzhuge' to id", f"config.vocab_size {vocab_size}")
+    # and where users meet it: the API's first text, before the token is ever used
+    _refused(reliability, lambda: Classifier(bundle).classify_texts(["the film"]), "tokenizer.json maps 'zzzhuge'")
 
 
 # -- 5. cross-checks of the model against the manifest --------------------------------
