@@ -239,6 +239,7 @@ def run(bundle, stdin, texts, file, images, precision, threads, as_json, remote)
       swarmedge run small.bundle --text "Loved it." --remote pi@raspberrypi.local
     """
     from swarmedge.runtimes import run as runner
+    from swarmedge.runtimes.textfiles import read_stream
 
     if stdin not in (None, "-"):
         raise click.BadParameter(f"unexpected argument {stdin!r}; use - to read texts from stdin")
@@ -255,12 +256,12 @@ def run(bundle, stdin, texts, file, images, precision, threads, as_json, remote)
         args += (["--precision", precision] if precision else []) + (["--threads", str(threads)] if threads else [])
         files = [*images, *([file] if file else [])]
         out = remote_run(remote, bundle, args + (["--json"] if as_json else []), files,
-                         sys.stdin.buffer.read() if stdin else None)
+                         read_stream(sys.stdin.buffer, "stdin") if stdin else None)
         click.echo(out, nl=False)
         return
     threads = _capped_threads(threads)  # here, not before --remote: the device has its own cores
     # bytes, not text-mode stdin: decoded by the same policy as --file, so bad bytes name their line
-    stdin_bytes = sys.stdin.buffer.read() if stdin else None
+    stdin_bytes = read_stream(sys.stdin.buffer, "stdin") if stdin else None
     results, notices = runner.classify(bundle, texts=list(texts), file=file, images=list(images),
                                        stdin=stdin_bytes, precision=precision, threads=threads)
     for notice in notices:
@@ -363,6 +364,10 @@ def profile(bundle, precision, threads, batch, seq_len, boids, warmup, repeat, p
 
     if seq_len and boids:
         raise click.UsageError("give --seq-len (text models) or --boids (boid models), not both")
+    if output:  # before the measurement, not after it
+        from swarmedge.output_paths import check_output_file
+
+        check_output_file(output)
     if remote:
         from swarmedge.remote import remote_profile
 
@@ -415,7 +420,9 @@ def compare_cmd(model, bundle, data, data_dir, limit, latency_inputs, profiles, 
     from tqdm import tqdm
 
     from swarmedge.compare import compare
-    from swarmedge.reports import markdown, write_reports
+    from swarmedge.reports import check_report_folder, markdown, write_reports
+
+    check_report_folder(output)  # before the evaluation, not after it
 
     with tqdm(desc="compare", unit="step", file=sys.stderr, disable=None, leave=False) as bar:
         def on_step(step):
@@ -520,6 +527,10 @@ def arm_check_cmd(bundle, cpu, precision, data, data_dir, limit, as_json, output
 
     from swarmedge.arm.check import arm_check, format_arm_report
     from swarmedge.atomic import write_bytes
+    from swarmedge.output_paths import check_output_file
+
+    if output:  # before the emulated run, not after it
+        check_output_file(output)
 
     with tqdm(desc="arm-check", unit="step", file=sys.stderr, disable=None, leave=False) as bar:
         def on_step(step):

@@ -61,10 +61,15 @@ def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch
     from swarmedge.errors import require_extra
 
     require_extra("torch", "export")
+    from swarmedge.output_paths import check_output_file
+    from swarmedge.training.loop import side_files
+
+    for path in (output, *side_files(output)):  # checked now, not after the first epoch
+        check_output_file(path)
     from swarmedge.runtimes.batching import clamp_threads
     from swarmedge.training import TrainConfig
     from swarmedge.training import train as run
-    from swarmedge.training.loop import resume_checkpoint, side_files
+    from swarmedge.training.loop import resume_checkpoint
     from swarmedge.training.setup import (
         check_trainable,
         check_training_data,

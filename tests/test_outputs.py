@@ -250,3 +250,30 @@ def test_compare_report_folder(tiny_boids_ckpt, bundle, tmp_path, monkeypatch, r
         reliability["output paths"]["tried: compare reports in a bundle"] += 1
     assert snapshot(bundle) == before
     assert Path("notadir").read_text() == "mine"
+
+
+def test_long_commands_refuse_a_bad_output_before_their_work(bundle, tiny_boids_ckpt, tmp_path, monkeypatch,
+                                                            reliability):
+    # profile, compare, arm-check and train take minutes; a folder at their file output, or an output
+    # inside a bundle, is refused before any of that work starts (the work here would fail the test).
+    import swarmedge.arm.check
+    import swarmedge.compare
+    import swarmedge.runtimes.profile
+    import swarmedge.training
+
+    def work(*args, **kwargs):
+        raise AssertionError("the work ran before the output was checked")
+
+    for module, name in ((swarmedge.runtimes.profile, "profile_bundle"), (swarmedge.compare, "compare"),
+                         (swarmedge.arm.check, "arm_check"), (swarmedge.training, "train")):
+        monkeypatch.setattr(module, name, work)
+    folder = tmp_path / "out.json"
+    folder.mkdir()
+    refused(["profile", str(bundle), "-o", str(folder)], "is a folder", reliability, "profile -o a folder")
+    refused(["profile", str(bundle), "-o", str(bundle / "p.json")], "inside bundle", reliability,
+            "profile -o inside a bundle")
+    refused(["arm-check", str(bundle), "-o", str(folder)], "is a folder", reliability, "arm-check -o a folder")
+    refused(["compare", str(tiny_boids_ckpt), str(bundle), "--data", "mnist", "-o", str(bundle / "r")],
+            "inside bundle", reliability, "compare -o inside a bundle")
+    refused(["train", "boids", "--data", "mnist", "-o", str(bundle / "m.pt")], "inside bundle", reliability,
+            "train -o inside a bundle")
