@@ -95,23 +95,26 @@ def written_problem(manifest: dict) -> str | None:
 
 
 def _parse(data: bytes, path: Path):
-    from swarmedge.manifest_schema import parse_float
+    from swarmedge.manifest_schema import NumberRefused, parse_float, parse_int
+
+    class Refused(ValueError):  # a reason of ours, already short and one line
+        pass
 
     def no_constant(name):  # NaN and Infinity are not JSON, and compare false with every bound
-        raise ValueError(f"{name} is not a JSON number")
+        raise Refused(f"{name} is not a JSON number")
 
     def no_repeats(pairs):  # a repeated key means two readers may see two different manifests
         keys = [k for k, _ in pairs]
         if len(set(keys)) != len(keys):
-            raise ValueError(f"key {next(k for k in keys if keys.count(k) > 1)!r} appears twice")
+            raise Refused(f"key {_short(next(k for k in keys if keys.count(k) > 1))!r} appears twice")
         return dict(pairs)
 
     if data.startswith(b"\xef\xbb\xbf"):  # the exporter never writes one; editors on Windows may
         raise BundleError(f"{path} starts with a byte-order mark; save it as UTF-8 without BOM, "
                           "or export the bundle again")
     try:
-        value = json.loads(data.decode("utf-8"), parse_float=parse_float, parse_constant=no_constant,
-                           object_pairs_hook=no_repeats)
+        value = json.loads(data.decode("utf-8"), parse_float=parse_float, parse_int=parse_int,
+                           parse_constant=no_constant, object_pairs_hook=no_repeats)
         if _depth(value) > MAX_MANIFEST_DEPTH:
             raise RecursionError
         return value
@@ -120,8 +123,16 @@ def _parse(data: bytes, path: Path):
     except RecursionError:
         raise BundleError(f"{path} nests more than {MAX_MANIFEST_DEPTH} levels deep: not a manifest; "
                           "export the bundle again") from None
-    except ValueError as exc:  # JSONDecodeError, no_constant, no_repeats, an integer of 4300+ digits
-        raise BundleError(f"{path} is corrupt ({_short(str(exc), 120)}); export the bundle again") from None
+    except NumberRefused as exc:
+        raise BundleError(f"{path} holds {exc}; export the bundle again") from None
+    except json.JSONDecodeError as exc:  # its str() nests "(char N)": rebuild it without
+        where = f"line {exc.lineno}, column {exc.colno}"
+        raise BundleError(f"{path} is corrupt ({exc.msg.removesuffix(' at')} at {where}); "
+                          "export the bundle again") from None
+    except Refused as exc:
+        raise BundleError(f"{path} is corrupt ({exc}); export the bundle again") from None
+    except ValueError as exc:  # none known; whatever it says, no parenthesis of ours to leave open
+        raise BundleError(f"{path} is corrupt: {_short(str(exc), 120)}; export the bundle again") from None
 
 
 def _depth(value) -> int:

@@ -8,7 +8,10 @@ one line naming the field path, e.g. ``preprocessing.seq_len must be <= 16384 (g
 
 import functools
 import json
+import math
 import re
+
+from swarmedge.label_names import label_problem
 
 SCHEMA_FILE = "bundle.schema.json"
 
@@ -55,9 +58,38 @@ class JsonFloat(float):
         return False
 
 
+class NumberRefused(ValueError):
+    """A JSON number no manifest field can hold; the message reads after "manifest.json holds"."""
+
+
+# Python's own default cap on int(str) (CVE-2020-10735); no manifest field needs 20 digits.
+MAX_INT_DIGITS = 4300
+
+
+def parse_int(text: str) -> int:
+    """``json.loads(..., parse_int=parse_int)``: integers of at most ``MAX_INT_DIGITS`` digits.
+
+    Raises NumberRefused for a longer one, instead of Python's message that points the
+    reader at ``sys.set_int_max_str_digits``.
+    """
+    if len(text) - text.startswith("-") > MAX_INT_DIGITS:
+        raise NumberRefused(f"a number with more than {MAX_INT_DIGITS:,} digits")
+    try:
+        return int(text)
+    except ValueError:  # PYTHONINTMAXSTRDIGITS set below the default on this machine
+        raise NumberRefused(f"a number of {len(text):,} digits, more than this Python converts") from None
+
+
 def parse_float(text: str) -> float:
-    """``json.loads(..., parse_float=parse_float)``: floats that never pass as integers."""
-    return JsonFloat(text)
+    """``json.loads(..., parse_float=parse_float)``: floats that never pass as integers.
+
+    Raises NumberRefused for one beyond float range (``1e400`` would become infinity,
+    which compares false with every bound)."""
+    value = JsonFloat(text)
+    if math.isinf(value):
+        shown = text if len(text) <= 20 else text[:17] + "..."
+        raise NumberRefused(f"a number too large for a float ({shown})")
+    return value
 
 
 def _show(value, limit: int = 60) -> str:
@@ -123,30 +155,13 @@ def _describe(exc) -> str:
     return f"{message} {got}"
 
 
-# Characters that reorder or hide text on a terminal or in a report: C0/C1 controls and
-# DEL, the line/paragraph separators and the bidirectional marks, embeddings, overrides
-# and isolates (U+202E shows "evil" as "live"). Listed, not taken from unicodedata's
-# categories, so that every Python on every device agrees (an emoji too new for one
-# Python's Unicode tables must not be refused there only); zero-width joiners stay: emoji use them.
-_UNSHOWABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
 _DIGIT_NAME = re.compile(r"[0-9]\Z")
-
-
-def _label_problem(labels: list) -> str | None:
-    for i, label in enumerate(labels):
-        bad = _UNSHOWABLE.search(label)
-        if bad:
-            return (f"labels[{i}] holds U+{ord(bad.group()):04X}, a control, separator or bidi character that "
-                    "garbles terminals and reports; rename the class with printable characters")
-        if not label.strip():
-            return f"labels[{i}] is blank ({_show(label)}); name the class with visible characters"
-    return None
 
 
 def _cross_field(m: dict) -> str | None:
     """Rules between fields; the schema has already checked each field's type and bounds."""
     labels, config, pre, files = m["labels"], m["config"], m["preprocessing"], m["files"]
-    issue = _label_problem(labels)
+    issue = label_problem(labels)
     if issue:
         return issue
     if m["model_type"] == "swarmformer":

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from PIL import Image
 
 from swarmedge.errors import BundleError
 from swarmedge.manifest import MAX_MANIFEST_BYTES, read_manifest
@@ -297,9 +300,10 @@ TEXT_FAULTS = [  # (mutation, words the one-line error must hold)
     (_set("labels", ["neg\x9bative", "positive"]), ["labels[0] holds U+009B"]),
     (_set("labels", ["neg\u2028ative", "positive"]), ["labels[0] holds U+2028"]),
     (_set("labels", ["\ud800", "positive"]), ["labels[0] holds U+D800"]),  # a lone surrogate cannot be printed
-    (_set("labels", ["negative", " "]), ["labels[1] is blank (\" \")"]),
+    (_set("labels", ["negative", " "]), ["labels[1] is blank (' '"]),
     (_set("labels", ["\u3000\t", "positive"]), ["labels[0] holds U+0009"]),
-    (_set("labels", ["\u3000\u00a0", "positive"]), ["labels[0] is blank"]),
+    (_set("labels", ["\u3000\u00a0", "positive"]), ["labels[0] is blank ('\\u3000\\u00a0'"]),
+    (_set("labels", ["positive", "5", "5\u200b"]), ["labels[2] ('5\\u200b') looks the same as labels[1] ('5')"]),
     (_set("preprocessing/truncation", "middle"), ["preprocessing.truncation must be one of"]),
     (_set("preprocessing/lowercase", False), ["preprocessing has unknown field \"lowercase\""]),
     (_set("preprocessing/tokenizer", "vocab.txt"), ["preprocessing.tokenizer", "files does not list"]),
@@ -367,12 +371,28 @@ def test_boids_schema_violations(boids_bundle, tmp_path, reliability, mutate, ne
     ('{"format": "swarmedge.bundle"}', ["bundle format None"]),
     ("[1, 2]", ["not a swarmedge bundle manifest"]),
     ('"swarmedge.bundle"', ["not a swarmedge bundle manifest"]),
-    ('{"format": "swarmedge.bundle", "format_version": 1, "n": ' + "9" * 5000 + "}", ["corrupt"]),
+    ('{"format": "swarmedge.bundle", "format_version": 1, "n": ' + "9" * 5000 + "}",
+     ["manifest.json holds a number with more than 4,300 digits; export the bundle again"]),
+    # the newcomer's case: Python's own message was cut inside its parentheses and named sys.set_int_max_str_digits
+    ('{"format": "swarmedge.bundle", "format_version": 1' + "0" * 5000 + "}", ["more than 4,300 digits"]),
+    ('{"format": "swarmedge.bundle", "format_version": -1' + "0" * 5000 + "}", ["more than 4,300 digits"]),
+    ('{"format": "swarmedge.bundle", "format_version": 1, "x": 1e400}',
+     ["holds a number too large for a float (1e400)"]),
+    ('{"format": "swarmedge.bundle", "format_version": 1, "x": -' + "9" * 400 + '.5}', ["too large for a float"]),
+    ('{"format": "swarmedge.bundle", "format_version": 1,}', ["corrupt (Expecting property name enclosed in double "
+                                                              "quotes at line 1, column 52)"]),
+    ('{"format": "swarmedge.bundle', ["corrupt (Unterminated string starting at line 1, column 12)"]),
+    ('{"format": "a\x01"}', ["corrupt (Invalid control character at line 1, column 14)"]),
+    ("", ["corrupt (Expecting value at line 1, column 1)"]),
+    ('{"k((": 1, "k((": 2}', ["corrupt (key 'k((' appears twice)"]),
 ])
 def test_malformed_json_is_one_line(text_bundle, tmp_path, reliability, text, needles):
     bundle = _copy(text_bundle, tmp_path)
     (bundle / "manifest.json").write_text(text, encoding="utf-8")
-    _refused(reliability, lambda: Bundle.open(bundle), *needles)
+    message = _refused(reliability, lambda: Bundle.open(bundle), *needles)
+    outside_quotes = message.replace("'k(('", "")
+    assert outside_quotes.count("(") == outside_quotes.count(")"), message  # no parenthesis left open
+    assert "sys." not in message and "char " not in message, message  # no Python internals, no nested "(char N)"
 
 
 def test_non_utf8_manifest(text_bundle, tmp_path, reliability):
@@ -415,6 +435,76 @@ def test_printable_labels_of_any_script_are_accepted(text_bundle, tmp_path):
     assert Classifier(bundle).classify_texts(["good film"])[0].label in m["labels"]
 
 
+# Each of these prints nothing on its own: a class named by one alone showed as a blank label.
+INVISIBLE = ["\u200b", "\u2060", "\u00ad", "\u3164", "\u2800", "\ufe0f", "\ufeff", "\u0301", "\u115f", "\uffa0",
+             "\U000e0041", "\ue000"]
+
+
+@pytest.mark.parametrize("char", INVISIBLE, ids=[f"U+{ord(c):04X}" for c in INVISIBLE])
+def test_a_label_that_shows_nothing_is_refused(text_bundle, tmp_path, reliability, char):
+    bundle = _copy(text_bundle, tmp_path)
+    m = _manifest(bundle)
+    m["labels"] = ["negative", char + "\u3000" + char]
+    _write_manifest(bundle, m)
+    message = _refused(reliability, lambda: Bundle.open(bundle), "labels[1] is blank (", "no visible character")
+    assert char not in message, message  # the message itself is visible: the character is written as an escape
+    assert (f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}") in message
+
+
+@pytest.mark.parametrize("first,second", [
+    ("5", "5\u200b"), ("5", "\u20605"), ("5", "5\ufe0f"), ("cat", "c\u00adat"), ("cat", "cat\u3164"), ("5", "\uff15"),
+    ("\u00e9", "e\u0301"), ("fi", "\ufb01"), ("a b", "a\u00a0b"), ("dog", " dog "),
+])
+def test_labels_that_look_the_same_are_refused(boids_bundle, tmp_path, reliability, first, second):
+    bundle = _copy(boids_bundle, tmp_path)
+    m = _manifest(bundle)
+    m["labels"], m["config"]["digits"] = [first, second], [0, 1]
+    _write_manifest(bundle, m)
+    _refused(reliability, lambda: Bundle.open(bundle), "labels[1] (", "looks the same as labels[0] (",
+             "differ visibly; export the bundle again")
+
+
+@pytest.mark.parametrize("labels", [
+    ["\U0001F468\u200d\U0001F469\u200d\U0001F467", "\U0001F468\U0001F469"],  # ZWJ family vs two people: distinct
+    ["\u2764\ufe0f", "\u2B50"], ["e\u0301t\u00e9", "hiver"], ["Cat", "cat"], ["5", "55"], ["pos\u00aditive", "neg"],
+    ["\U0001FAE8", "\U0001FAE9"],  # Unicode 15: unassigned in Python 3.11's tables, must not be refused there
+])
+def test_visible_distinct_labels_are_accepted(boids_bundle, tmp_path, labels):
+    bundle = _copy(boids_bundle, tmp_path)
+    m = _manifest(bundle)
+    m["labels"], m["config"]["digits"] = labels, [0, 1]
+    _write_manifest(bundle, m)
+    assert Bundle.open(bundle).labels == labels
+
+
+@settings(max_examples=300, deadline=None)
+@given(label=st.text(min_size=1, max_size=12), hidden=st.sampled_from(INVISIBLE[:7] + ["\u034f", "\U000e0100"]),
+       at=st.integers(min_value=0, max_value=12))
+def test_hiding_a_character_in_an_accepted_label_never_makes_a_second_class(label, hidden, at):
+    from swarmedge.label_names import label_problem
+
+    assume(label_problem([label]) is None and hidden not in label)
+    twin = label[:at] + hidden + label[at:]
+    message = label_problem([label, twin]) or ""
+    assert "looks the same as labels[0]" in message, (label, twin, message)
+    assert "\n" not in message and hidden not in message
+
+
+def test_run_prints_no_look_alike_label(boids_bundle, tmp_path, reliability):
+    # the newcomer's path: an edited boid bundle, then `swarmedge run`, in a process without torch
+    bundle = _copy(boids_bundle, tmp_path)
+    m = _manifest(bundle)
+    m["labels"], m["config"]["digits"] = ["5", "5\u200b"], [0, 1]
+    _write_manifest(bundle, m)
+    image = tmp_path / "five.png"
+    Image.fromarray(np.full((28, 28), 255, dtype=np.uint8)).save(image)
+    r = run_device(["run", str(bundle), "--image", str(image), "--json"])
+    assert r.returncode != 0 and r.stdout == "", (r.stdout, r.stderr)
+    assert r.stderr.count("\n") == 1, r.stderr
+    assert "labels[1] ('5\\u200b') looks the same as labels[0] ('5')" in r.stderr, r.stderr
+    reliability[SECTION]["refused in one line"] += 1
+
+
 def test_boid_labels_that_are_not_digits_take_class_slots(boids_bundle, tmp_path):
     # training gives classes named "cat", "dog" the slots 0, 1: such labels say nothing about digits
     bundle = _copy(boids_bundle, tmp_path)
@@ -428,6 +518,8 @@ def test_boid_labels_that_are_not_digits_take_class_slots(boids_bundle, tmp_path
     (_set("preprocessing/pad_id", 2), "preprocessing.pad_id must be 0"),
     (_set("config/seq_len", 64), "must equal config.seq_len"),
     (_set("labels", ["neg\u202eative", "positive"]), "labels[0] holds U+202E"),
+    (_set("labels", ["\u200b", "positive"]), "labels[0] is blank ('\\u200b'"),
+    (_set("labels", ["negative", "negative\ufe0f"]), "labels[1] ('negative\\ufe0f') looks the same as labels[0]"),
     (_set("outputs/0/shape", ["batch", 3]), "fixes the class count to 3"),
 ])
 def test_the_exporter_checks_the_same_rules(text_bundle, mutate, needle):
