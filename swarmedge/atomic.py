@@ -35,6 +35,7 @@ import re
 import secrets
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -257,6 +258,13 @@ def _claim(path: Path) -> int | None | bool:
     return fd
 
 
+def _real_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def _tidy(parent: Path, only: str | None = None, restore_only: bool = False) -> None:
     """Clean up after dead exports in ``parent``: restore set-aside bundles, delete the rest."""
     tokens = {}
@@ -265,7 +273,7 @@ def _tidy(parent: Path, only: str | None = None, restore_only: bool = False) -> 
         if m and (only is None or m["name"] == only):
             tokens[(m["name"], m["token"])] = None
     if restore_only:
-        tokens = {k: v for k, v in tokens.items() if (parent / f".{k[0]}.old-{k[1]}").is_dir()}
+        tokens = {k: v for k, v in tokens.items() if _real_dir(parent / f".{k[0]}.old-{k[1]}")}
 
     def newest_first(key):  # several bundles set aside for one name: the newest one goes back
         with contextlib.suppress(OSError):
@@ -280,7 +288,10 @@ def _tidy(parent: Path, only: str | None = None, restore_only: bool = False) -> 
             continue
         try:
             old = _entry(target, "old", token)
-            if old.is_dir() and not os.path.lexists(target):
+            # Put back only a real folder (not a link) that a swarmedge export set aside: its lock file
+            # is still there (the export died holding it). A hidden .NAME.old-* made by hand, or a link
+            # planted there, is never moved into place.
+            if (_real_dir(old) and not os.path.lexists(target) and (claim is not True or not restore_only)):
                 with contextlib.suppress(OSError):
                     os.rename(old, target)
             if restore_only:

@@ -1,6 +1,9 @@
 """The ``swarmedge`` command: thin click commands over the library, imports done lazily."""
 
+import contextlib
+import errno
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +34,26 @@ class Group(ErrorsInOneLine):
         except KeyboardInterrupt:
             click.echo("swarmedge: interrupted; nothing was left half-written", err=True)
             ctx.exit(130)
+        except OSError as exc:
+            if exc.errno not in _OUTPUT_ERRNOS:
+                raise
+            _quiet_stdout()  # what could not be written must not be retried (and fail again) at exit
+            if exc.errno == errno.EPIPE:  # `swarmedge run ... | head`: the reader has gone; stop quietly
+                ctx.exit(141)
+            where = f" ({exc.filename})" if exc.filename else " (standard output)"
+            click.echo(f"swarmedge: error: cannot write{where}: {exc.strerror}; free some space or write "
+                       "elsewhere", err=True)
+            ctx.exit(1)
+
+
+# Failures of the output itself (a full disk, a closed pipe, a read-only mount), not of swarmedge.
+_OUTPUT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EPIPE, errno.EIO, errno.EROFS, errno.EFBIG}
+
+
+def _quiet_stdout() -> None:
+    with contextlib.suppress(Exception):
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until exit
+        os.dup2(sys.stdout.fileno(), 1)
 
 
 @click.group("swarmedge", cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -261,6 +284,8 @@ def run(bundle, stdin, texts, file, images, precision, threads, as_json, remote)
         return
     threads = _capped_threads(threads)  # here, not before --remote: the device has its own cores
     # bytes, not text-mode stdin: decoded by the same policy as --file, so bad bytes name their line
+    if stdin and sys.stdin is None:
+        raise click.UsageError("- reads texts from stdin, but stdin is closed; pipe texts in, or use --text/--file")
     stdin_bytes = read_stream(sys.stdin.buffer, "stdin") if stdin else None
     results, notices = runner.classify(bundle, texts=list(texts), file=file, images=list(images),
                                        stdin=stdin_bytes, precision=precision, threads=threads)

@@ -38,8 +38,9 @@ def read_manifest(bundle: Path) -> dict:
     """Load ``bundle/manifest.json`` and check it and the bundle directory; return the manifest.
 
     Raises BundleError (one line naming the problem and the fix) for a missing bundle, a
-    manifest that is not a regular file or over 1 MiB, bad JSON (NaN/Infinity and repeated
-    keys included), another format or version, any schema or cross-field violation, and an
+    manifest that is not a regular file or over 1 MiB, bad JSON (NaN/Infinity, repeated keys,
+    integers over 4,300 digits and floats beyond float range included), another format or
+    version, any schema or cross-field violation, and an
     entry in the bundle that is not a regular file listed in ``files``.
     """
     from swarmedge.atomic import recover_directory

@@ -14,6 +14,7 @@ Device side: standard library only.
 
 import json
 import os
+import stat
 from pathlib import Path
 
 from swarmedge.errors import InputError
@@ -68,9 +69,19 @@ def check_output_file(path: Path, example: str | None = None) -> None:
     default ``out`` with ``path``'s suffix), and any ``path`` inside a bundle.
     """
     path = Path(path)
-    if path.is_dir():
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:  # nothing there (or unreadable: writing says why)
+        mode = None
+    if mode is not None and stat.S_ISDIR(mode) or mode is not None and stat.S_ISLNK(mode) and path.is_dir():
         name = example or (f"out{path.suffix}" if path.suffix else "FILENAME")
         raise InputError(f"{path} is a folder; give a file path, e.g. {path / name}")
+    if mode is not None and not stat.S_ISREG(mode):
+        # the write renames a new file into place: it would replace a link, a device (/dev/null,
+        # /dev/stdout) or a FIFO with a plain file rather than write through it
+        what = "a symbolic link" if stat.S_ISLNK(mode) else "a device, FIFO or socket"
+        raise InputError(f"{path} is {what}, not a regular file: swarmedge writes a new file in its place; "
+                         "give the path of a regular file, or a new one")
     _refuse_inside_bundle(path)
 
 
@@ -98,8 +109,16 @@ def check_bundle_target(out: Path) -> None:
     the folder it points to (that folder is what the export replaces).
     """
     out = Path(out)
-    target = out.resolve() if out.is_symlink() else out
+    try:
+        target = out.resolve(strict=False) if out.is_symlink() else out
+    except (OSError, RuntimeError):  # a symbolic link loop
+        raise InputError(f"{out} is a symbolic link that leads nowhere (a loop); remove it or choose another -o") \
+            from None
     _refuse_inside_bundle(target, shown=out)
+    cwd = Path.cwd().resolve()
+    if target.exists() and (target.resolve() == cwd or target.resolve() in cwd.parents):
+        raise InputError(f"{out} is the folder you are in (or holds it); export replaces it whole: "
+                         "run export from outside it")
     if not target.exists():
         return
     if not target.is_dir():

@@ -5,7 +5,11 @@ where the library can tell (export, visualize, compare's reports)."""
 
 import hashlib
 import json
+import os
 import shutil
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -277,3 +281,64 @@ def test_long_commands_refuse_a_bad_output_before_their_work(bundle, tiny_boids_
             "inside bundle", reliability, "compare -o inside a bundle")
     refused(["train", "boids", "--data", "mnist", "-o", str(bundle / "m.pt")], "inside bundle", reliability,
             "train -o inside a bundle")
+
+
+def test_an_output_that_is_not_a_regular_file_is_refused_not_replaced(bundle, tmp_path, reliability):
+    # The write renames a new file into place, which would replace a FIFO, a device (think -o /dev/null
+    # as root) or a symbolic link with a plain file: such targets are refused and left as they were.
+    fifo, target = tmp_path / "pipe.json", tmp_path / "real.json"
+    os.mkfifo(fifo)
+    target.write_text("{}")
+    (tmp_path / "link.json").symlink_to(target)
+    for out, kind in ((fifo, "FIFO"), (tmp_path / "link.json", "symbolic link")):
+        refused(["profile", str(bundle), "-o", str(out)], "not a regular file", reliability, f"-o a {kind}")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and (tmp_path / "link.json").is_symlink()
+    with pytest.raises(InputError, match="not a regular file"):
+        write_bytes(fifo, b"x")
+
+
+def test_export_onto_a_link_loop_or_the_folder_you_are_in(tiny_boids_ckpt, bundle, tmp_path, monkeypatch,
+                                                          reliability):
+    (tmp_path / "l1").symlink_to(tmp_path / "l2")
+    (tmp_path / "l2").symlink_to(tmp_path / "l1")
+    refused(export_args(tiny_boids_ckpt, tmp_path / "l1"), "loop", reliability, "export -o a link loop")
+    before = snapshot(bundle)
+    monkeypatch.chdir(bundle)  # `export -o .` from inside the bundle would leave the shell in a deleted folder
+    refused(export_args(tiny_boids_ckpt, "."), "the folder you are in", reliability, "export -o . from inside")
+    assert snapshot(bundle) == before
+
+
+def test_full_disk_closed_stdin_and_closed_pipe_are_one_line(bundle, tmp_path, five):
+    cli = [sys.executable, "-m", "swarmedge.cli", "run", str(bundle)]
+    with open("/dev/full", "w") as full:  # every write fails with ENOSPC
+        r = subprocess.run([*cli, "--image", str(five)], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert r.returncode == 1 and r.stderr.strip().splitlines() == [
+        "swarmedge: error: cannot write (standard output): No space left on device; free some space or write "
+        "elsewhere"]
+    r = subprocess.run([*cli, "-"], capture_output=True, text=True, timeout=120, preexec_fn=lambda: os.close(0))
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1 and "stdin is closed" in r.stderr, r.stderr
+    images = [str(five)] * 400
+    p = subprocess.Popen([*cli, *(a for i in images for a in ("--image", i))], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdout.readline()
+    p.stdout.close()  # `| head -1`: the reader goes away
+    assert p.wait(timeout=120) in (0, 141) and b"Traceback" not in p.stderr.read()
+
+
+def test_a_cache_that_is_not_a_folder_is_one_line(tmp_path, monkeypatch):
+    from swarmedge.datasets.sources import cache_dir
+
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("SWARMEDGE_CACHE", str(tmp_path / "file"))
+    with pytest.raises(InputError, match="SWARMEDGE_CACHE .* is not a folder"):
+        cache_dir()
+
+
+def test_a_hand_made_set_aside_bundle_is_not_put_back(bundle, tmp_path):
+    # Only a bundle that a killed export set aside (its lock file is still beside it) comes back.
+    from swarmedge.atomic import recover_directory
+
+    shutil.copytree(bundle, tmp_path / ".r.bundle.old-1a2b3c4d5e6f")
+    (tmp_path / ".s.bundle.old-1a2b3c4d5e6f").symlink_to(bundle)
+    assert not recover_directory(tmp_path / "r.bundle") and not recover_directory(tmp_path / "s.bundle")
+    assert not os.path.lexists(tmp_path / "r.bundle") and not os.path.lexists(tmp_path / "s.bundle")

@@ -70,7 +70,15 @@ class _Refused(Exception):
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("SWARMEDGE_CACHE", Path.home() / ".cache" / "swarmedge"))
+    """``$SWARMEDGE_CACHE``, default ``~/.cache/swarmedge`` (it need not exist yet).
+
+    Raises InputError (one line) when something other than a folder stands there.
+    """
+    path = Path(os.environ.get("SWARMEDGE_CACHE") or Path.home() / ".cache" / "swarmedge")
+    if os.path.lexists(path) and not path.is_dir():
+        where = "SWARMEDGE_CACHE" if os.environ.get("SWARMEDGE_CACHE") else "the cache"
+        raise InputError(f"{where} {path} is not a folder; set SWARMEDGE_CACHE to a folder (it is created if missing)")
+    return path
 
 
 def search_dirs(data: Path | None = None) -> list[Path]:
