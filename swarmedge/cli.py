@@ -346,7 +346,7 @@ def _int_list(ctx, param, value):
     if value is None:
         return None
     try:
-        items = [int(v) for v in str(value).split(",") if v.strip()]
+        items = [int(v) for v in str(value).split(",")]  # an empty item (1,,2) is a typo, not nothing
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a comma-separated list of integers") from None
     if not items or min(items) < 1:

@@ -86,6 +86,7 @@ USAGE_ERRORS = [
     (["profile", "b.bundle", "--boids", "0"], "profile", "'--boids': values must be positive"),
     (["profile", "b.bundle", "--boids", "-1,5"], "profile", "'--boids': values must be positive"),
     (["profile", "b.bundle", "--boids", "1e3"], "profile", "'1e3' is not a comma-separated list of integers"),
+    (["profile", "b.bundle", "--boids", "1,,2"], "profile", "'1,,2' is not a comma-separated list of integers"),
     (["profile", "b.bundle", "--precision", "int4"], "profile", "'int4' is not one of int8, fp32"),
     (["profile", "b.bundle", "--batch", "0"], "profile", "'--batch'"),
     (["profile", "b.bundle", "--seq-len", "0"], "profile", "'--seq-len'"),
