@@ -28,33 +28,27 @@ final place and swaps it in whole:
 """
 
 import contextlib
-import ctypes
-import errno
 import os
 import re
 import secrets
 import shutil
 import signal
 import stat
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from swarmedge.swap import entry_path, fsync_tree, swap_in
 
 try:
     import fcntl
 except ImportError:  # Windows: liveness falls back to "can the lock file be deleted?"
     fcntl = None
 
-# <linux/fs.h>
-RENAME_NOREPLACE = 1
-RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
 # .NAME.staging-TOKEN (folder being built), .NAME.old-TOKEN (old bundle set aside, fallback swap
 # only), .NAME.trash-TOKEN (an old bundle being deleted), .NAME.lock-TOKEN (held while alive).
 # Staging folders of swarmedge before locks existed have tempfile's 8-character tokens.
 _ENTRY = re.compile(r"\.(?P<name>.+)\.(?P<kind>staging|old|trash|lock)-(?P<token>[a-z0-9_]{8,})")
-_SWAP_ATTEMPTS = 20
 
 
 def _umask() -> int:
@@ -145,23 +139,23 @@ def staged_directory(target: Path, check: Callable[[Path], None] | None = None) 
         _tidy(target.parent)
     token, lock_fd = _new_lock(target.parent, target.name)
     try:
-        stage = _entry(target, "staging", token)
+        stage = entry_path(target, "staging", token)
         os.mkdir(stage)  # mode 0777 less the umask: a bundle is meant to be copied around
         try:
             with sigterm_as_interrupt():
                 yield stage
                 if check is not None:
                     check(target)
-                _fsync_tree(stage)
-                old = _swap_in(stage, target, token)
+                fsync_tree(stage)
+                old = swap_in(stage, target, token)
         except BaseException:  # the old bundle may lie at either path if a signal came right after the swap
             shutil.rmtree(stage, ignore_errors=True)
-            shutil.rmtree(_entry(target, "trash", token), ignore_errors=True)
+            shutil.rmtree(entry_path(target, "trash", token), ignore_errors=True)
             raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     finally:
-        _release(_entry(target, "lock", token), lock_fd)
+        _release(entry_path(target, "lock", token), lock_fd)
 
 
 def recover_directory(target: Path) -> bool:
@@ -180,10 +174,6 @@ def recover_directory(target: Path) -> bool:
     with contextlib.suppress(OSError):
         _tidy(target.parent, only=target.name, restore_only=True)
     return os.path.lexists(target)
-
-
-def _entry(target: Path, kind: str, token: str) -> Path:
-    return target.parent / f".{target.name}.{kind}-{token}"
 
 
 # ---- liveness: one lock file per export ----------------------------------------------------
@@ -282,12 +272,12 @@ def _tidy(parent: Path, only: str | None = None, restore_only: bool = False) -> 
 
     for name, token in sorted(tokens, key=newest_first):
         target = parent / name
-        lock = _entry(target, "lock", token)
+        lock = entry_path(target, "lock", token)
         claim = _claim(lock)
         if claim is None:
             continue
         try:
-            old = _entry(target, "old", token)
+            old = entry_path(target, "old", token)
             # Put back only a real folder (not a link) that a swarmedge export set aside: its lock file
             # is still there (the export died holding it). A hidden .NAME.old-* made by hand, or a link
             # planted there, is never moved into place.
@@ -297,150 +287,9 @@ def _tidy(parent: Path, only: str | None = None, restore_only: bool = False) -> 
             if restore_only:
                 continue
             for kind in ("old", "staging", "trash"):
-                shutil.rmtree(_entry(target, kind, token), ignore_errors=True)
+                shutil.rmtree(entry_path(target, kind, token), ignore_errors=True)
             with contextlib.suppress(OSError):
                 os.unlink(lock)
         finally:
             if claim is not True:
                 os.close(claim)
-
-
-# ---- the swap --------------------------------------------------------------------------------
-
-def _load_renameat2():
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).renameat2  # glibc >= 2.28
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    fn.restype = ctypes.c_int
-    return fn
-
-
-_RENAMEAT2 = _load_renameat2()
-
-
-def _rename2(src: Path, dst: Path, flags: int) -> bool:
-    """``renameat2(src, dst, flags)``: True when done, False when this system cannot do it.
-
-    Raises ``OSError`` otherwise (e.g. ``FileExistsError`` for ``RENAME_NOREPLACE``).
-    """
-    if _RENAMEAT2 is None:
-        return False
-    if _RENAMEAT2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), flags) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
-        return False  # old kernel, or a filesystem without the flags
-    raise OSError(err, os.strerror(err), str(src), None, str(dst))
-
-
-_AGAIN = object()  # another export's swap came in between: try again
-
-
-def _swap_in(stage: Path, target: Path, token: str) -> Path | None:
-    """Put ``stage`` at ``target``; return where the old bundle now lies (to delete), or None."""
-    from swarmedge.errors import SwarmedgeError
-
-    for _ in range(_SWAP_ATTEMPTS):
-        with _signals_held():
-            old = _swap_once(stage, target, token)
-        if old is not _AGAIN:
-            _fsync_dir(target.parent)
-            return old
-    raise SwarmedgeError(f"{target} kept being replaced by other exports; export again once they are done")
-
-
-def _swap_once(stage: Path, target: Path, token: str):
-    from swarmedge.errors import InputError
-
-    if not os.path.lexists(target):
-        try:
-            if _rename2(stage, target, RENAME_NOREPLACE):
-                return None
-        except FileExistsError:
-            return _AGAIN
-    elif not target.is_dir():
-        raise InputError(f"{target} was replaced by a file during the export; remove it and export again")
-    else:
-        try:
-            if _rename2(stage, target, RENAME_EXCHANGE):
-                return stage  # the staging path now holds the old bundle
-        except FileNotFoundError:
-            return _AGAIN
-    return _swap_aside(stage, target, token)
-
-
-def _swap_aside(stage: Path, target: Path, token: str):
-    """The fallback swap: old bundle aside, new one in. Returns like ``_swap_once``."""
-    old, trash = _entry(target, "old", token), _entry(target, "trash", token)
-    try:
-        os.rename(target, old)
-        moved = True
-    except FileNotFoundError:
-        moved = False
-    try:
-        os.rename(stage, target)  # fails when another export's bundle arrived since
-    except OSError as exc:
-        if moved:
-            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
-                os.rename(old, trash)  # superseded by the bundle that arrived meanwhile
-                shutil.rmtree(trash, ignore_errors=True)
-            else:
-                os.rename(old, target)
-        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
-            return _AGAIN
-        raise
-    if not moved:
-        return None
-    os.rename(old, trash)  # an .old- folder is always whole: a half-deleted one must never go back
-    return trash
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM until the block is done, then raise KeyboardInterrupt if one came."""
-    caught = []
-    try:
-        previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum))
-                    for s in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not the main thread: Python delivers no signals here anyway
-        yield
-        return
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    if caught:
-        raise KeyboardInterrupt(f"signal {caught[0]}")
-
-
-def _fsync_tree(root: Path) -> None:
-    """Flush every regular file and folder under ``root`` to disk, so a power cut after the swap
-    finds the data too. Links and special files (a FIFO would block ``open``) are left alone."""
-    with os.scandir(root) as entries:
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                _fsync_tree(Path(entry.path))
-            elif entry.is_file(follow_symlinks=False):
-                with contextlib.suppress(OSError):
-                    fd = os.open(entry.path, os.O_RDONLY)
-                    try:
-                        os.fsync(fd)
-                    finally:
-                        os.close(fd)
-    _fsync_dir(root)
-
-
-def _fsync_dir(folder: Path) -> None:
-    if os.name != "posix":  # Windows cannot open a folder to fsync it
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -11,14 +11,10 @@ import click
 
 from swarmedge import __version__
 from swarmedge.cli_errors import ErrorsInOneLine
+from swarmedge.cli_measure import arm_check_cmd, arm_setup, compare_cmd, profile, visualize
+from swarmedge.cli_options import PRECISIONS, SEEDS, TARGETS, THREADS_HELP, capped_threads, check_remote, finite
 from swarmedge.cli_train import train
 from swarmedge.errors import SwarmedgeError
-from swarmedge.limits import MAX_BATCH, MAX_REPEAT, MAX_WARMUP
-
-TARGETS = ["auto", "x86", "x86-vnni", "arm64", "pi4", "pi5"]
-PRECISIONS = ["int8", "fp32"]
-SEEDS = click.IntRange(0, 2**32 - 1)  # numpy's and torch's seeds: unsigned 32-bit is safe for both
-THREADS_HELP = "more than the cores this process may use are capped at that number, with a note"
 
 
 class Group(ErrorsInOneLine):
@@ -67,54 +63,6 @@ def cli():
       swarmedge export --quantize int8 digits.pt        # -> digits.bundle/
       swarmedge run digits.bundle --image five.png     # boids tell 5 from 6
     """
-
-
-def _note(notice: str) -> None:
-    click.echo(f"swarmedge: note: {notice}", err=True)
-
-
-def _capped_threads(threads):
-    """``threads`` capped at the cores this process may use; the notice goes to stderr."""
-    from swarmedge.runtimes.batching import clamp_threads
-
-    if threads is None:
-        return None
-    threads, notice = clamp_threads(threads)
-    if notice:
-        _note(notice)
-    return threads
-
-
-def _finite(ctx, param, value):
-    # click's FloatRange lets NaN through (every comparison with NaN is false)
-    if value is not None and value != value or value in (float("inf"), float("-inf")):
-        raise click.BadParameter(f"{value} is not a finite number")
-    return value
-
-
-def _choice_list(choices):
-    """A callback reading a comma-separated list of ``choices`` (any case, or a function
-    returning them), refusing any other value in one line that lists the choices."""
-    def parse(ctx, param, value):
-        if value is None:
-            return None
-        allowed = list(choices() if callable(choices) else choices)
-        items = [v.strip().lower() for v in str(value).split(",") if v.strip()]
-        if not items:
-            raise click.BadParameter(f"give one or more of {', '.join(allowed)}, comma-separated")
-        for item in items:
-            if item not in allowed:
-                raise click.BadParameter(f"{item!r} is not one of {', '.join(allowed)}")
-        return list(dict.fromkeys(items))
-    return parse
-
-
-def _remote(ctx, param, value):
-    # an empty --remote (an unset shell variable, say) would otherwise run here without a word
-    if value is not None and not value.strip():
-        raise click.BadParameter("an empty host; give [USER@]HOST[:DIR], e.g. pi@raspberrypi.local, "
-                                 "or leave --remote out to run on this machine")
-    return value
 
 
 def _parse_sets(values) -> dict:
@@ -191,7 +139,7 @@ def init(model_type, preset, sets, vocab, seed, output):
               show_default=True, help="Calibration method for --mode static.")
 @click.option("--opset", type=click.IntRange(18, 26), default=20, show_default=True,
               help="ONNX opset: the dynamo exporter's and onnxruntime's common range.")
-@click.option("--tolerance", type=click.FloatRange(0, 1, min_open=True), callback=_finite, default=1e-4,
+@click.option("--tolerance", type=click.FloatRange(0, 1, min_open=True), callback=finite, default=1e-4,
               show_default=True,
               help="Allowed |ONNX - PyTorch| for each output: this plus 0.0001 x that output's largest "
                    "|PyTorch value|.")
@@ -249,7 +197,7 @@ def export(model, output, quantize, mode, target, calibration, method, opset, to
 @click.option("--threads", type=click.IntRange(min=1),
               help=f"Inputs classified in parallel, one onnxruntime thread each [default: all cores; {THREADS_HELP}].")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per input (JSON lines).")
-@click.option("--remote", metavar="[USER@]HOST[:DIR]", callback=_remote,
+@click.option("--remote", metavar="[USER@]HOST[:DIR]", callback=check_remote,
               help="Run on a device over ssh (the bundle is copied there).")
 def run(bundle, stdin, texts, file, images, precision, threads, as_json, remote):
     """Classify texts or digit images with BUNDLE (device side: no torch needed).
@@ -282,7 +230,7 @@ def run(bundle, stdin, texts, file, images, precision, threads, as_json, remote)
                          read_stream(sys.stdin.buffer, "stdin") if stdin else None)
         click.echo(out, nl=False)
         return
-    threads = _capped_threads(threads)  # here, not before --remote: the device has its own cores
+    threads = capped_threads(threads)  # here, not before --remote: the device has its own cores
     # bytes, not text-mode stdin: decoded by the same policy as --file, so bad bytes name their line
     if stdin and sys.stdin is None:
         raise click.UsageError("- reads texts from stdin, but stdin is closed; pipe texts in, or use --text/--file")
@@ -342,233 +290,6 @@ def eval_(model, data, data_dir, precision, limit, as_json):
     click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
 
 
-def _int_list(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        items = [int(v) for v in str(value).split(",")]  # an empty item (1,,2) is a typo, not nothing
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers") from None
-    if not items or min(items) < 1:
-        raise click.BadParameter("values must be positive integers")
-    return items
-
-
-@cli.command()
-@click.argument("bundle", type=click.Path(path_type=Path))
-@click.option("--precision", callback=_choice_list(PRECISIONS),
-              help="Comma-separated: int8, fp32 [default: every precision the bundle has].")
-@click.option("--threads", default="1", show_default=True, callback=_int_list,
-              help=f"Comma-separated onnxruntime thread counts ({THREADS_HELP}).")
-@click.option("--batch", default="1", show_default=True, callback=_int_list,
-              help=f"Comma-separated batch sizes, each 1..{MAX_BATCH}.")
-@click.option("--seq-len", callback=_int_list,
-              help="Text models: tokens per input, up to the bundle's seq_len [default: seq_len].")
-@click.option("--boids", callback=_int_list,
-              help="Boid models: boids per input, 1..784 (one per pixel) [default: 150].")
-@click.option("--warmup", type=click.IntRange(0, MAX_WARMUP), default=10, show_default=True)
-@click.option("--repeat", type=click.IntRange(1, MAX_REPEAT), default=100, show_default=True)
-@click.option("--per-op", is_flag=True, help="Add onnxruntime's per-operator times, fp32 and int8 side by side.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Also write the JSON report here.")
-@click.option("--remote", metavar="[USER@]HOST[:DIR]", callback=_remote,
-              help="Profile on a device over ssh (the bundle is copied there).")
-def profile(bundle, precision, threads, batch, seq_len, boids, warmup, repeat, per_op, as_json, output, remote):
-    """Measure latency, throughput and memory of BUNDLE on this machine (no torch needed).
-
-    \b
-    Examples:
-      swarmedge profile small.bundle
-      swarmedge profile small.bundle --threads 1,4 --batch 1,8,32 --per-op
-      swarmedge profile digits.bundle --boids 50,150,400 --json -o pi5.json
-      swarmedge profile small.bundle --remote pi@raspberrypi.local --json -o pi5.json
-    """
-    from swarmedge.atomic import write_bytes
-    from swarmedge.runtimes.profile import profile_bundle
-    from swarmedge.summary import profile_table
-
-    if seq_len and boids:
-        raise click.UsageError("give --seq-len (text models) or --boids (boid models), not both")
-    if output:  # before the measurement, not after it
-        from swarmedge.output_paths import check_output_file
-
-        check_output_file(output)
-    if remote:
-        from swarmedge.remote import remote_profile
-
-        def csv(values):
-            return ",".join(map(str, values))
-
-        args = ["--threads", csv(threads), "--batch", csv(batch), "--warmup", str(warmup), "--repeat", str(repeat)]
-        args += ["--precision", csv(precision)] if precision else []
-        args += (["--seq-len", csv(seq_len)] if seq_len else []) + (["--boids", csv(boids)] if boids else [])
-        report = remote_profile(remote, bundle, args + (["--per-op"] if per_op else []))
-    else:
-        notices: list[str] = []
-        report = profile_bundle(bundle, precision, threads, batch, seq_len or boids or None,
-                                warmup=warmup, repeat=repeat, per_op=per_op,
-                                length_flag="--seq-len" if seq_len else "--boids" if boids else None, notices=notices)
-        for notice in notices:
-            _note(notice)
-    text = json.dumps(report, indent=2)
-    if output:
-        write_bytes(output, (text + "\n").encode())
-    click.echo(text if as_json else profile_table(report))
-
-
-@cli.command("compare")
-@click.argument("model", type=click.Path(path_type=Path))
-@click.argument("bundle", type=click.Path(path_type=Path))
-@click.option("--data", "data", required=True, help="mnist, imdb, or a path to your own labelled data.")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding mnist/imdb files.")
-@click.option("--limit", type=click.IntRange(min=1), help="Compare on a seeded sample of this many inputs.")
-@click.option("--latency-inputs", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--profile", "profiles", multiple=True, type=click.Path(path_type=Path),
-              help="A `swarmedge profile --json` report from another device, added as a column (repeatable).")
-@click.option("--arm", "arm_checks", multiple=True, type=click.Path(path_type=Path),
-              help="A `swarmedge arm-check --json` report, added as a table (repeatable).")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("compare-report"), show_default=True,
-              help="Directory for report.md, report.json and report.html.")
-def compare_cmd(model, bundle, data, data_dir, limit, latency_inputs, profiles, arm_checks, output):
-    """PyTorch fp32 vs ONNX fp32 vs ONNX int8 on a test set: accuracy, agreement, errors, latency, size.
-
-    \b
-    Examples:
-      swarmedge compare digits.pt digits.bundle --data mnist
-      swarmedge compare small.pt small.bundle --data imdb --limit 2000 -o report/
-      swarmedge compare small.pt small.bundle --data imdb --profile pi5.json
-    """
-    from swarmedge.errors import require_extra
-
-    require_extra("torch", "export")
-    require_extra("matplotlib", "viz")
-    from tqdm import tqdm
-
-    from swarmedge.compare import compare
-    from swarmedge.reports import check_report_folder, markdown, write_reports
-
-    check_report_folder(output)  # before the evaluation, not after it
-
-    with tqdm(desc="compare", unit="step", file=sys.stderr, disable=None, leave=False) as bar:
-        def on_step(step):
-            bar.set_postfix_str(step)
-            bar.update(1)
-
-        result = compare(model, bundle, data, data_dir=data_dir, limit=limit, latency_inputs=latency_inputs,
-                         profiles=profiles, arm_checks=arm_checks, on_step=on_step)
-    paths = write_reports(result, output)
-    for note in result["notes"]:
-        click.echo(f"swarmedge: note: {note}", err=True)
-    click.echo(markdown(result))
-    click.echo("wrote " + ", ".join(str(p) for p in paths.values()))
-
-
-@cli.command()
-@click.argument("model", type=click.Path(path_type=Path))
-@click.option("--image", type=click.Path(path_type=Path), help="A digit (PNG/JPEG/npy) to follow through the blocks.")
-@click.option("--fields", is_flag=True, help="Draw the first block's vector fields instead (needs the .pt).")
-@click.option("--fps", type=click.IntRange(1, 30), default=3, show_default=True)
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help=".gif/.mp4, or .png for --fields")
-def visualize(model, image, fields, fps, output):
-    """Pictures of the swarm: boids moving block by block (fp32 and int8 side by side), or vector fields.
-
-    \b
-    Examples:
-      swarmedge visualize digits.bundle --image five.png -o swarm.gif
-      swarmedge visualize digits.pt --image five.png -o swarm.mp4
-      swarmedge visualize digits.pt --fields -o fields.png
-    """
-    from swarmedge.errors import require_extra
-
-    require_extra("matplotlib", "viz")
-    from swarmedge import visualize as viz
-
-    if fields:
-        click.echo(f"wrote {viz.vector_fields(model, output)}")
-        return
-    if image is None:
-        raise click.UsageError("give --image DIGIT (or --fields)")
-    from swarmedge.runtimes.images import load_image
-
-    notices: list[str] = []
-    digit = load_image(image, notices)
-    for notice in notices:
-        click.echo(f"swarmedge: note: {notice}", err=True)
-    click.echo(f"wrote {viz.swarm_animation(model, digit, output, fps=fps)}")
-
-
-@cli.command("arm-setup")
-@click.option("--rebuild", is_flag=True, help="Build the sysroot again even if the cache has one.")
-def arm_setup(rebuild):
-    """Build (once) the cached aarch64 sysroot that arm-check runs bundles in.
-
-    \b
-    Needs: sudo apt-get install qemu-user-static mmdebstrap
-    Examples:
-      swarmedge arm-setup
-      SWARMEDGE_CACHE=/data/cache swarmedge arm-setup --rebuild
-    """
-    from tqdm import tqdm
-
-    from swarmedge.arm.sysroot import ensure_sysroot
-
-    with tqdm(desc="arm-setup", unit="step", file=sys.stderr, disable=None, leave=False) as bar:
-        def on_step(step):
-            bar.set_postfix_str(step)
-            bar.update(1)
-
-        root = ensure_sysroot(rebuild=rebuild, on_step=on_step)
-    click.echo(f"aarch64 sysroot ready: {root}")
-
-
-def _arm_cpus():
-    from swarmedge.arm.sysroot import CPUS  # lazily: it reads the cache settings
-
-    return list(CPUS)
-
-
-@cli.command("arm-check")
-@click.argument("bundle", type=click.Path(path_type=Path))
-@click.option("--cpu", default="cortex-a72,cortex-a76", show_default=True, callback=_choice_list(_arm_cpus),
-              help="Emulated CPUs: cortex-a72 = Raspberry Pi 4, cortex-a76 = Raspberry Pi 5.")
-@click.option("--precision", default="int8", show_default=True, callback=_choice_list(PRECISIONS),
-              help="Comma-separated: int8, fp32.")
-@click.option("--data", help="mnist, imdb or your own labelled data [default: the model's data set].")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding mnist/imdb files.")
-@click.option("--limit", type=click.IntRange(min=0),
-              help="Seeded sample size [default: 300 digits, 200 reviews; 0: all].")
-@click.option("--json", "as_json", is_flag=True)
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Also write the JSON report here.")
-def arm_check_cmd(bundle, cpu, precision, data, data_dir, limit, as_json, output):
-    """Run BUNDLE on emulated Raspberry Pi 4/5 CPUs (QEMU) and compare with this machine.
-
-    \b
-    Examples:
-      swarmedge arm-check small.bundle
-      swarmedge arm-check digits.bundle --cpu cortex-a72 --precision int8,fp32 --limit 1000
-      swarmedge arm-check small.bundle --json -o arm.json     # compare --arm arm.json adds it to a report
-    """
-    from tqdm import tqdm
-
-    from swarmedge.arm.check import arm_check, format_arm_report
-    from swarmedge.atomic import write_bytes
-    from swarmedge.output_paths import check_output_file
-
-    if output:  # before the emulated run, not after it
-        check_output_file(output)
-
-    with tqdm(desc="arm-check", unit="step", file=sys.stderr, disable=None, leave=False) as bar:
-        def on_step(step):
-            bar.set_postfix_str(step)
-            bar.update(1)
-
-        report = arm_check(bundle, cpu, precision, data, data_dir, limit, on_step=on_step)
-    text = json.dumps(report, indent=2)
-    if output:
-        write_bytes(output, (text + "\n").encode())
-    click.echo(text if as_json else format_arm_report(report))
-
-
 @cli.command()
 @click.option("--workdir", type=click.Path(path_type=Path), default=Path("demo-out"), show_default=True,
               help="Where the demo writes its checkpoints and bundles.")
@@ -589,6 +310,8 @@ def demo(workdir):
 
 
 cli.add_command(train)
+for command in (profile, compare_cmd, visualize, arm_setup, arm_check_cmd):
+    cli.add_command(command)
 
 
 def main() -> None:

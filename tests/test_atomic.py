@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-import swarmedge.atomic as atomic
+import swarmedge.swap as swap
 from swarmedge.atomic import recover_directory, staged_directory
 from swarmedge.errors import InputError
 from swarmedge.manifest import MANIFEST, sha256_file
@@ -34,10 +34,11 @@ STAGED_CHILD = r"""
 import fcntl, os, shutil, signal, sys
 from pathlib import Path
 import swarmedge.atomic as atomic
+import swarmedge.swap as swap
 
 target, source, kill_at, fallback = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 if fallback == "1":
-    atomic._RENAMEAT2 = None  # as on a system without renameat2
+    swap._RENAMEAT2 = None  # as on a system without renameat2
 hits = 0
 
 def hit():
@@ -54,7 +55,7 @@ def wrap(owner, name):
     setattr(owner, name, wrapped)
 
 for owner, name in [(os, "mkdir"), (os, "rename"), (os, "unlink"), (os, "rmdir"), (shutil, "rmtree"),
-                    (fcntl, "flock"), (atomic, "_rename2")]:
+                    (fcntl, "flock"), (swap, "_rename2")]:
     wrap(owner, name)
 with atomic.staged_directory(Path(target)) as stage:
     for f in sorted(source.iterdir()):
@@ -76,6 +77,7 @@ import json, os, shutil, signal, sys, time
 from pathlib import Path
 ckpt, out, cache_bundle = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 import swarmedge.atomic as atomic
+import swarmedge.swap as swap
 import swarmedge.export.pipeline as pipeline
 
 def say(line):  # one write(2) per line: the server and its forked export share the pipe
@@ -92,13 +94,13 @@ def export(mode, cache):
         say(f"{step} {time.monotonic() - t0:.2f}")
         if mode == "step:" + step:
             os.kill(os.getpid(), signal.SIGKILL)
-    real_rename2 = atomic._rename2
+    real_rename2 = swap._rename2
     def rename2(*args):
         done = real_rename2(*args)
         if mode == "swap:after":
             os.kill(os.getpid(), signal.SIGKILL)
         return done
-    atomic._rename2 = rename2
+    swap._rename2 = rename2
     if cache == "1":
         pipeline.export_onnx = cached_export
     pipeline.export_bundle(ckpt, out, agreement_size=16, calibration_size=16, on_step=on_step)
@@ -197,7 +199,7 @@ def _judge(reliability, target, old_snapshot, new_snapshot, recovery) -> None:
 def test_kill_at_every_operation_of_a_staged_export(bundles, tmp_path, reliability, monkeypatch, scenario, fallback):
     old, new = bundles
     if fallback:
-        monkeypatch.setattr(atomic, "_RENAMEAT2", None)
+        monkeypatch.setattr(swap, "_RENAMEAT2", None)
     work = tmp_path / "work"
     work.mkdir()
     target = work / "b.bundle"
@@ -347,9 +349,10 @@ def test_racing_staged_exports_all_succeed_and_the_target_never_disappears(bundl
 import os, shutil, sys, time
 from pathlib import Path
 import swarmedge.atomic as atomic
+import swarmedge.swap as swap
 target, source, go, fallback = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4] == "1"
 if fallback:
-    atomic._RENAMEAT2 = None
+    swap._RENAMEAT2 = None
 while not go.exists():
     time.sleep(0.001)
 for _ in range(40):
@@ -407,7 +410,7 @@ def test_an_interrupted_body_leaves_the_old_bundle_and_nothing_else(bundles, tmp
 
 def test_a_signal_during_the_swap_waits_until_the_swap_is_done(tmp_path):
     done = []
-    with pytest.raises(KeyboardInterrupt), atomic._signals_held():
+    with pytest.raises(KeyboardInterrupt), swap._signals_held():
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(0.05)  # Python runs handlers between bytecodes: this is where it would raise
         done.append(True)
@@ -438,10 +441,10 @@ def test_renameat2_exchanges_two_folders_here(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     (tmp_path / "a" / "1").touch()
-    assert atomic._rename2(tmp_path / "a", tmp_path / "b", atomic.RENAME_EXCHANGE) is True
+    assert swap._rename2(tmp_path / "a", tmp_path / "b", swap.RENAME_EXCHANGE) is True
     assert os.listdir(tmp_path / "b") == ["1"] and os.listdir(tmp_path / "a") == []
     with pytest.raises(FileExistsError):
-        atomic._rename2(tmp_path / "a", tmp_path / "b", atomic.RENAME_NOREPLACE)
+        swap._rename2(tmp_path / "a", tmp_path / "b", swap.RENAME_NOREPLACE)
 
 
 def test_opening_a_bundle_puts_back_one_that_a_killed_fallback_swap_set_aside(bundles, tmp_path):
