@@ -11,7 +11,7 @@ export SWARMEDGE_CASES ?= $(SHARED)/cases
 PEERS ?= .venv-peers
 export SWARMEDGE_PEERS_PYTHON ?= $(abspath $(PEERS))/bin/python
 
-.PHONY: install peers system arm demo test lint bench reproduce clean
+.PHONY: install peers bench-peers system arm demo test lint bench reproduce clean
 
 # torch is installed first and exactly (2.13.0, CPU build): any looser spec pulls a CUDA build.
 $(VENV)/.installed: pyproject.toml
@@ -34,6 +34,26 @@ $(PEERS)/.installed:
 
 peers: $(PEERS)/.installed
 
+# The runtimes users would pick instead, for `make bench` only, each in a venv of its own so
+# that neither can move swarmedge's pins (versions that installed together: GUIDE.md §6).
+OPENVINO ?= .venv-openvino
+EXECUTORCH ?= .venv-executorch
+$(OPENVINO)/.installed:
+	$(PYTHON) -m venv $(OPENVINO)
+	$(OPENVINO)/bin/python -m pip install -q --upgrade pip
+	$(OPENVINO)/bin/python -m pip install -q openvino==2026.4.1 nncf==3.4.0
+	touch $@
+
+# torch first and exactly, as in .venv: executorch must not pull another torch build.
+$(EXECUTORCH)/.installed:
+	$(PYTHON) -m venv $(EXECUTORCH)
+	$(EXECUTORCH)/bin/python -m pip install -q --upgrade pip
+	$(EXECUTORCH)/bin/python -m pip install -q torch==2.13.0
+	$(EXECUTORCH)/bin/python -m pip install -q executorch==1.5.1
+	touch $@
+
+bench-peers: $(OPENVINO)/.installed $(EXECUTORCH)/.installed
+
 # Debian packages the tests drive for real: Chromium renders the HTML report, QEMU and
 # mmdebstrap emulate Raspberry Pi CPUs, sshd plays a device on 127.0.0.1.
 SYSTEM_TOOLS := chromium:chromium qemu-aarch64-static:qemu-user-static mmdebstrap:mmdebstrap \
@@ -55,9 +75,9 @@ lint: install
 test: install peers system arm lint
 	$(PY) -m pytest
 
-# Every variant side by side (PyTorch, torch.ao, onnxruntime, optimum, swarmedge) in one run,
-# on a quiet machine: writes docs/BENCHMARKS.md and docs/benchmarks.json (~30 min).
-bench: install peers
+# Every variant side by side (PyTorch, torch.ao, onnxruntime, optimum, OpenVINO, ExecuTorch,
+# swarmedge) in one run, on a quiet machine: writes docs/BENCHMARKS.md and docs/benchmarks.json.
+bench: install peers bench-peers
 	$(PY) -m benchmarks
 
 # Trains and evaluates every published configuration (many CPU hours); see docs/RESULTS.md.
@@ -65,4 +85,4 @@ reproduce: install
 	$(PY) tools/reproduce.py
 
 clean:
-	rm -rf $(VENV) $(PEERS) demo-out build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS) $(OPENVINO) $(EXECUTORCH) demo-out build dist *.egg-info .pytest_cache .ruff_cache

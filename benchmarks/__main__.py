@@ -14,7 +14,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from benchmarks.measure import CORES, ablation, accuracy, arithmetic_peak, operators, scaling, timings, typical_length
+from benchmarks import measure
+from benchmarks.peers import peer_variants
 from benchmarks.report import markdown
 from benchmarks.subjects import ROOT, SUBJECTS, prepare
 from benchmarks.variants import onnx_variants, torch_variants
@@ -43,31 +44,37 @@ def main() -> None:
         args.rounds, args.limit = 3, args.limit or 300
     start = time.time()
     results = {"date": dt.date.today().isoformat(), "machine": machine(), "rounds": args.rounds, "subjects": {}}
-    print(f"machine: {results['machine']['cpu']}, {CORES} cores, {results['machine']['isa']}")
-    results["peak"] = arithmetic_peak()
+    print(f"machine: {results['machine']['cpu']}, {measure.CORES} cores, {results['machine']['isa']}")
+    results["peak"] = measure.arithmetic_peak()
     for name in args.models:
         print(f"{name}:")
         subject = prepare(SUBJECTS[name], args.workdir)
-        variants = torch_variants(subject) + onnx_variants(subject, args.workdir)
+        variants = torch_variants(subject) + onnx_variants(subject, args.workdir) + peer_variants(
+            subject, args.workdir)
         ours = next(f"swarmedge int8 {g}" for g, (_, presets) in subject.bundles.items()
                     if results["machine"]["host_preset"] in presets)
         lengths = SCALING[subject.model_type][:: 2 if args.quick else 1]
         scaled = [v for v in variants if v.name in ("PyTorch eager fp32", "onnxruntime fp32 (plain export)",
                                                     "swarmedge fp32", ours)]
-        steps = (3 * args.rounds + len(variants) * (1 + subject.trained) + args.rounds * (name in ABLATED)
+        steps = (3 * args.rounds + 2 * args.rounds * (name == "swarmformer-small")
+                 + len(variants) * (1 + subject.trained) + args.rounds * (name in ABLATED)
                  + args.rounds * len(lengths))
+        failures = {v.name: v.failed for v in variants if v.failed}
         with tqdm(total=steps, desc=name, unit="step") as bar:
             sub = {"model_type": subject.model_type, "trained": subject.trained, "checkpoint": str(subject.checkpoint),
                    "swarmedge_variant": ours,
-                   "variants": [{"name": v.name, "group": v.group, "bytes": v.bytes, "note": v.note}
-                                for v in variants],
-                   "timings": timings(subject, variants, args.rounds, bar),
-                   "operators": operators(subject, variants, 10 * args.rounds, bar)}
+                   "timings": measure.timings(subject, variants, args.rounds, bar, failures),
+                   "operators": measure.operators(subject, variants, 10 * args.rounds, bar),
+                   "peer_operators": measure.peer_operators(subject, variants, 10 * args.rounds, failures)}
             if subject.trained:
-                sub["accuracy"] = accuracy(subject, variants, args.limit, bar)
+                sub["accuracy"] = measure.accuracy(subject, variants, args.limit, bar, failures)
+            if name == "swarmformer-small":
+                sub["levers"] = measure.levers(subject, args.workdir, args.rounds, bar, log=tqdm.write)
             if name in ABLATED:
-                sub["ablation"] = ablation(subject, args.workdir, args.rounds, bar, log=tqdm.write)
-            sub["scaling"] = scaling(subject, scaled, lengths, args.rounds, bar)
+                sub["ablation"] = measure.ablation(subject, args.workdir, args.rounds, bar, log=tqdm.write)
+            sub["scaling"] = measure.scaling(subject, scaled, lengths, args.rounds, bar)
+        sub["variants"] = [{"name": v.name, "group": v.group, "bytes": v.bytes, "note": v.note,
+                            "failed": failures.get(v.name)} for v in variants]
         sub["macs"] = _macs(subject)
         sub["achieved"] = _achieved(sub, results["peak"])
         results["subjects"][name] = sub
@@ -80,7 +87,7 @@ def _macs(subject) -> int:
     from swarmedge.runtimes.cost import macs_per_sample
 
     manifest = Bundle.open(subject.plain).manifest
-    return macs_per_sample(manifest, typical_length(manifest))
+    return macs_per_sample(manifest, measure.typical_length(manifest))
 
 
 def _achieved(sub: dict, peak: dict) -> list[dict]:
@@ -88,7 +95,7 @@ def _achieved(sub: dict, peak: dict) -> list[dict]:
     rows = []
     for r in sub["timings"]:
         if r["variant"] in ("PyTorch eager fp32", sub["swarmedge_variant"]) and (r["batch"], r["threads"]) in (
-                (1, 1), (32, CORES)):
+                (1, 1), (32, measure.CORES)):
             gmacs = sub["macs"] * r["batch"] / (r["p50_ms"] * 1e-3) / 1e9
             rows.append({"variant": r["variant"], "batch": r["batch"], "threads": r["threads"], "gmacs": gmacs,
                          "of_fp32": gmacs / peak[f"fp32_gmacs_{r['threads']}t"],

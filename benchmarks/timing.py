@@ -9,6 +9,23 @@ import time
 import numpy as np
 
 ROUND_S = 0.1  # target time per variant per round
+# Between two variants' turns: thread pools that spin after their last call (OpenMP, TBB,
+# onnxruntime's) park within a few ms, so one variant's idle spinning does not steal a core
+# from the next - which matters most when the next runs in a peer's process.
+SETTLE_S = 0.02
+
+
+def timed_calls(run, feeds: dict, calls: int) -> list[float]:
+    """Seconds per call. A runner with ``timed`` (a peer in its own process) clocks its calls
+    itself, so the pipe to it is not counted."""
+    if hasattr(run, "timed"):
+        return run.timed(feeds, calls)
+    seconds = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        run(feeds)
+        seconds.append(time.perf_counter() - t0)
+    return seconds
 
 
 def interleaved(runners: dict, feeds: dict, rounds: int, warmup: int = 3, seed: int = 0,
@@ -16,21 +33,16 @@ def interleaved(runners: dict, feeds: dict, rounds: int, warmup: int = 3, seed: 
     """Milliseconds per call for each runner, ``rounds`` rounds of about ROUND_S each."""
     calls = {}
     for name, run in runners.items():
-        for _ in range(warmup):
-            run(feeds)
-        t0 = time.perf_counter()
-        run(feeds)
-        calls[name] = int(np.clip(ROUND_S / max(time.perf_counter() - t0, 1e-6), 1, 200))
+        timed_calls(run, feeds, warmup)
+        first = timed_calls(run, feeds, 1)[0]
+        calls[name] = int(np.clip(ROUND_S / max(first, 1e-6), 1, 200))
     times = {name: [] for name in runners}
     names = list(runners)
     rng = np.random.default_rng(seed)
     for _ in range(rounds):
         for i in rng.permutation(len(names)):
-            name, run = names[i], runners[names[i]]
-            for _ in range(calls[name]):
-                t0 = time.perf_counter()
-                run(feeds)
-                times[name].append(time.perf_counter() - t0)
+            time.sleep(SETTLE_S)
+            times[names[i]] += timed_calls(runners[names[i]], feeds, calls[names[i]])
         if progress:
             progress()
     return {name: np.array(t) * 1e3 for name, t in times.items()}

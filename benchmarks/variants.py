@@ -24,11 +24,13 @@ OPTIMUM_PRESETS = ("avx512_vnni", "arm64")
 @dataclass
 class Variant:
     name: str
-    group: str  # pytorch | onnxruntime | optimum | swarmedge
+    group: str  # pytorch | onnxruntime | optimum | swarmedge | openvino | executorch
     bytes: int
-    make: Callable[[int], Runner]  # threads -> runner
+    make: Callable[[int], Runner] | None  # threads -> runner; None: it failed to build (see note)
     note: str = ""
     onnx: Path | None = None  # the model file, for onnxruntime variants (per-operator profile)
+    operators: Callable | None = None  # (feeds, repeat) -> a peer runtime's own per-node times
+    failed: str | None = None  # what broke, for a variant that could not be built
 
 
 def torch_variants(subject: Subject) -> list[Variant]:
@@ -129,7 +131,7 @@ def optimum_models(fp32: Path, out_dir: Path, log=print) -> dict[str, Path]:
     wanted = {p: out_dir / f"{p}.onnx" for p in OPTIMUM_PRESETS}
     if not all(p.is_file() for p in wanted.values()):
         log("  quantizing with optimum-onnx (peers venv)")
-        script = Path(__file__).with_name("peers_optimum.py")
+        script = Path(__file__).parent / "peers" / "optimum_quantize.py"
         done = subprocess.run([python, str(script), str(fp32), str(out_dir), *OPTIMUM_PRESETS],
                               capture_output=True, text=True)
         if done.returncode:

@@ -1,6 +1,6 @@
 """Quantize an ONNX file with optimum-onnx's dynamic presets (runs in the peers venv).
 
-    python peers_optimum.py MODEL.onnx OUT_DIR avx512_vnni arm64   ->  OUT_DIR/<preset>.onnx
+    python optimum_quantize.py MODEL.onnx OUT_DIR avx512_vnni arm64   ->  OUT_DIR/<preset>.onnx
 
 This is what a user of optimum would do with the same exported model.
 """
