@@ -243,7 +243,8 @@ def _operator_section(name: str, sub: dict) -> list[str]:
     return out + (["", " ".join(text)] if text else [])
 
 
-PRODUCT_TYPES = ("FullyConnected", "MatMul", "Convolution", "GEMM")  # OpenVINO's executed product nodes
+# OpenVINO's executed product nodes (also FullyConnectedQuantizedLegacy, FullyConnectedCompressed...)
+PRODUCT_TYPES = ("FullyConnected", "MatMul", "Convolution", "GEMM")
 
 
 def _peer_operator_section(sub: dict) -> list[str]:
@@ -261,7 +262,7 @@ def _peer_operator_section(sub: dict) -> list[str]:
         nodes = sum(r["count_per_inference"] for r in ort)
         out.append(f"| {ours} (onnxruntime) | {nodes} | {mm:.3f} | {rest:.3f} | {t.get(ours, 0):.2f} |")
     for name, rows in sub["peer_operators"].items():
-        mm = sum(r["ms"] for r in rows if r["type"] in PRODUCT_TYPES)
+        mm = sum(r["ms"] for r in rows if r["type"].startswith(PRODUCT_TYPES))
         rest = sum(r["ms"] for r in rows) - mm
         out.append(f"| {name} | {len(rows)} | {mm:.3f} | {rest:.3f} | {t.get(name, 0):.2f} |")
     fastest = min(sub["peer_operators"], key=lambda v: t.get(v, float("inf")))
