@@ -32,9 +32,15 @@ MIN_INT8_AGREEMENT = 0.9
 
 
 def default_bundle_path(model_path: Path) -> Path:
-    """``models/small.pt`` -> ``models/small.bundle``, beside the model."""
-    model_path = Path(model_path)
-    return model_path.parent / f"{model_path.stem if model_path.is_file() else model_path.name}.bundle"
+    """Where ``export`` writes without ``-o``: in the current folder, named for the model -
+    ``models/small.pt`` -> ``small.bundle``; a model folder ``zoo/boids-5v6/`` (or its
+    ``model.pt``) -> ``boids-5v6.bundle``. Never beside the model: that may be a source tree
+    or a read-only mount."""
+    model_path = Path(model_path).absolute()
+    name = model_path.stem if model_path.is_file() else model_path.name
+    if model_path.is_file() and name == "model":  # zoo/boids-5v6/model.pt: the folder names it
+        name = model_path.parent.name or name
+    return Path(f"{name}.bundle")
 
 
 def export_bundle(

@@ -6,7 +6,6 @@ its payload never runs. ``swarmedge export model.pt`` needs no model flags becau
 checkpoint carries model type, config, labels and preprocessing.
 """
 
-import os
 from pathlib import Path
 
 from swarmedge import __version__
@@ -125,7 +124,7 @@ def load_checkpoint(path: Path, vocab: Path | None = None, notices: list[str] | 
     Keys prefixed ``module.``/``_orig_mod.`` are unwrapped, fp16/bf16 weights cast to float32,
     GPU-saved tensors mapped to the CPU. Text models take their tokenizer from the checkpoint,
     else ``vocab``, else ``tokenizer.json``/``vocab.txt`` beside the weights, else bert's vocab
-    from ``$SWARMEDGE_DATA``.
+    (``datasets.vocab``: $SWARMEDGE_DATA, the cache, else downloaded into it).
 
     Before anything is built, every layout is checked: one label per model output, finite
     weights, a tokenizer no larger than the embedding, a config ``vocab_size`` equal to the
@@ -147,6 +146,7 @@ def load_checkpoint(path: Path, vocab: Path | None = None, notices: list[str] | 
     path = Path(path)
     if not path.exists():
         raise InputError(f"model not found: {path} (create one with: swarmedge init swarmformer -o {path})")
+    path = model_file(path)
     if path.is_dir() or path.suffix == ".safetensors":
         raw, state, folder = layouts.read_reference(path)
         checkpoint = _from_parts(path, "reference checkpoint", state, raw, "config.json", folder, vocab, notices)
@@ -184,6 +184,20 @@ def load_checkpoint(path: Path, vocab: Path | None = None, notices: list[str] | 
 
 
 MODEL_NAMES = {"swarmformer": "SwarmFormer", "boids": "boid model"}
+
+
+def model_file(path: Path) -> Path:
+    """A model folder as what it holds: ``model.pt`` (the zoo's layout), else the folder itself
+    (the reference ``model.safetensors`` + ``config.json``). A folder holding neither is an
+    InputError naming both layouts."""
+    path = Path(path)
+    if not path.is_dir() or (path / "model.safetensors").is_file():
+        return path
+    if (path / "model.pt").is_file():
+        return path / "model.pt"
+    if (path / "manifest.json").is_file():
+        raise InputError(f"{path} is a bundle (an exported model); this needs the checkpoint it was exported from")
+    raise InputError(f"{path} holds no model: a model folder holds model.pt, or model.safetensors + config.json")
 
 
 def _validated(checkpoint, path: Path) -> dict:
@@ -340,20 +354,14 @@ def _tokenizer_for(folder: Path, vocab: Path | None) -> tuple[str, str]:
     if (folder / "vocab.txt").is_file():
         return wordpiece_from_vocab(folder / "vocab.txt"), "vocab.txt"
     default = default_vocab()
-    if default is not None:
-        return wordpiece_from_vocab(default), f"{default.name} (the default, from $SWARMEDGE_DATA)"
-    raise InputError(
-        f"{folder} has no tokenizer.json or vocab.txt for this SwarmFormer; pass --vocab VOCAB.txt "
-        "or put the vocab.txt it was trained with beside the weights"
-    )
+    return wordpiece_from_vocab(default), f"{default.name} (the default: {folder} has no tokenizer.json or vocab.txt)"
 
 
-def default_vocab() -> Path | None:
-    """bert-base-uncased's vocab.txt from $SWARMEDGE_DATA, when it is there."""
-    root = os.environ.get("SWARMEDGE_DATA")
-    if root and (Path(root) / "bert-base-uncased-vocab.txt").is_file():
-        return Path(root) / "bert-base-uncased-vocab.txt"
-    return None
+def default_vocab() -> Path:
+    """bert-base-uncased's vocab.txt, in the data search order or downloaded (``datasets.vocab``)."""
+    from swarmedge.datasets.vocab import bert_vocab
+
+    return bert_vocab()
 
 
 def init_checkpoint(model_type: str, config: dict, seed: int = 0, vocab: Path | None = None,
@@ -365,11 +373,7 @@ def init_checkpoint(model_type: str, config: dict, seed: int = 0, vocab: Path | 
     from swarmedge.tokenizer import vocab_size, wordpiece_from_vocab
 
     if model_type == "swarmformer" and tokenizer_json is None:
-        vocab = vocab or default_vocab()
-        if vocab is None:
-            raise InputError("a SwarmFormer needs a WordPiece vocabulary: pass --vocab VOCAB.txt "
-                             "(or set SWARMEDGE_DATA to a folder holding bert-base-uncased-vocab.txt)")
-        tokenizer_json = wordpiece_from_vocab(vocab)
+        tokenizer_json = wordpiece_from_vocab(vocab or default_vocab())
     if model_type == "swarmformer":
         config = {**config, "vocab_size": vocab_size(tokenizer_json)}
     torch.manual_seed(seed)

@@ -3,6 +3,7 @@
 import contextlib
 import errno
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -12,7 +13,17 @@ import click
 from swarmedge import __version__
 from swarmedge.cli_errors import ErrorsInOneLine
 from swarmedge.cli_measure import arm_check_cmd, arm_setup, compare_cmd, profile, visualize
-from swarmedge.cli_options import PRECISIONS, SEEDS, TARGETS, THREADS_HELP, capped_threads, check_remote, finite
+from swarmedge.cli_options import (
+    DATA_DIR_HELP,
+    DATA_HELP,
+    PRECISIONS,
+    SEEDS,
+    TARGETS,
+    THREADS_HELP,
+    capped_threads,
+    check_remote,
+    finite,
+)
 from swarmedge.cli_train import train
 from swarmedge.errors import SwarmedgeError
 
@@ -63,6 +74,23 @@ def cli():
       swarmedge export --quantize int8 digits.pt        # -> digits.bundle/
       swarmedge run digits.bundle --image five.png     # boids tell 5 from 6
     """
+    _notes_to_stderr()
+
+
+class _Notes(logging.Handler):
+    """What the library says in passing (logger ``swarmedge``: a download starting), printed on
+    stderr as ``swarmedge: note: ...``, never on stdout, where results and --json go."""
+
+    def emit(self, record):
+        click.echo(f"swarmedge: note: {record.getMessage()}", err=True)
+
+
+def _notes_to_stderr() -> None:
+    logger = logging.getLogger("swarmedge")
+    if not any(isinstance(h, _Notes) for h in logger.handlers):
+        logger.addHandler(_Notes())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 def _parse_sets(values) -> dict:
@@ -83,7 +111,7 @@ def _parse_sets(values) -> dict:
 @click.option("-c", "--config", "preset", help="Named config: swarmformer small|base, boids binary|eight.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one config field (repeatable).")
 @click.option("--vocab", type=click.Path(path_type=Path), help="WordPiece vocab.txt for SwarmFormer "
-              "[default: $SWARMEDGE_DATA/bert-base-uncased-vocab.txt].")
+              "[default: bert-base-uncased's, from $SWARMEDGE_DATA or the cache, downloaded on first use].")
 @click.option("--seed", type=SEEDS, default=0, show_default=True, help="Seed of the random initialisation.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Checkpoint to write (.pt).")
 def init(model_type, preset, sets, vocab, seed, output):
@@ -124,7 +152,7 @@ def init(model_type, preset, sets, vocab, seed, output):
 @cli.command()
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="Bundle directory [default: MODEL.bundle beside MODEL].")
+              help="Bundle directory [default: NAME.bundle in the current folder, NAME from MODEL's file or folder].")
 @click.option("--quantize", type=click.Choice(["int8", "none"], case_sensitive=False), default="int8",
               show_default=True)
 @click.option("--mode", type=click.Choice(["dynamic", "static"], case_sensitive=False), default="dynamic",
@@ -150,7 +178,7 @@ def init(model_type, preset, sets, vocab, seed, output):
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of the summary.")
 def export(model, output, quantize, mode, target, calibration, method, opset, tolerance, allow_mismatch, vocab,
            as_json):
-    """Export MODEL (.pt, or reference model.safetensors + config.json) to a bundle.
+    """Export MODEL (.pt, a folder holding model.pt, or reference model.safetensors + config.json) to a bundle.
 
     Checks the ONNX model against PyTorch, quantizes to int8 for the target CPU, and
     compares int8 with fp32. Nothing is written unless every step succeeds.
@@ -262,8 +290,8 @@ def _one_line(text: str, width: int = 60) -> str:
 
 @cli.command("eval")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--data", "data", required=True, help="mnist, imdb, or a path to your own labelled data.")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding mnist/imdb files.")
+@click.option("--data", "data", required=True, help=DATA_HELP)
+@click.option("--data-dir", type=click.Path(path_type=Path), help=DATA_DIR_HELP)
 @click.option("--precision", type=click.Choice(PRECISIONS, case_sensitive=False),
               help="For bundles [default: int8 if present].")
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate a seeded sample of this many inputs.")

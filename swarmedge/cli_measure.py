@@ -10,7 +10,16 @@ from pathlib import Path
 import click
 
 from swarmedge.cli_errors import Command
-from swarmedge.cli_options import PRECISIONS, THREADS_HELP, check_remote, choice_list, int_list, note
+from swarmedge.cli_options import (
+    DATA_DIR_HELP,
+    DATA_HELP,
+    PRECISIONS,
+    THREADS_HELP,
+    check_remote,
+    choice_list,
+    int_list,
+    note,
+)
 from swarmedge.limits import MAX_BATCH, MAX_REPEAT, MAX_WARMUP
 
 
@@ -79,8 +88,8 @@ def profile(bundle, precision, threads, batch, seq_len, boids, warmup, repeat, p
 @click.command("compare", cls=Command)
 @click.argument("model", type=click.Path(path_type=Path))
 @click.argument("bundle", type=click.Path(path_type=Path))
-@click.option("--data", "data", required=True, help="mnist, imdb, or a path to your own labelled data.")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding mnist/imdb files.")
+@click.option("--data", "data", required=True, help=DATA_HELP)
+@click.option("--data-dir", type=click.Path(path_type=Path), help=DATA_DIR_HELP)
 @click.option("--limit", type=click.IntRange(min=1), help="Compare on a seeded sample of this many inputs.")
 @click.option("--latency-inputs", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--profile", "profiles", multiple=True, type=click.Path(path_type=Path),
@@ -193,8 +202,8 @@ def _arm_cpus():
               help="Emulated CPUs: cortex-a72 = Raspberry Pi 4, cortex-a76 = Raspberry Pi 5.")
 @click.option("--precision", default="int8", show_default=True, callback=choice_list(PRECISIONS),
               help="Comma-separated: int8, fp32.")
-@click.option("--data", help="mnist, imdb or your own labelled data [default: the model's data set].")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Folder holding mnist/imdb files.")
+@click.option("--data", help=DATA_HELP.rstrip(".") + " [default: the model's data set].")
+@click.option("--data-dir", type=click.Path(path_type=Path), help=DATA_DIR_HELP)
 @click.option("--limit", type=click.IntRange(min=0),
               help="Seeded sample size [default: 300 digits, 200 reviews; 0: all].")
 @click.option("--json", "as_json", is_flag=True)

@@ -66,3 +66,11 @@ def int_list(ctx, param, value):
     if not items or min(items) < 1:
         raise click.BadParameter("values must be positive integers")
     return items
+
+
+# --data in every command that reads a labelled data set (eval, compare, arm-check)
+DATA_HELP = ("mnist or imdb (found in $SWARMEDGE_DATA or the cache, else downloaded there once), a folder "
+             "holding their files, or your own labelled data: a .jsonl of {\"text\", \"label\"} lines or a "
+             "folder of images in one sub-folder per label.")
+DATA_DIR_HELP = "Folder searched first for mnist/imdb files (the same as --data FOLDER)."
+

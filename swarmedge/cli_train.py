@@ -23,7 +23,9 @@ def _finite(ctx, param, value):
 def _train_options(f):
     for option in reversed([
         click.option("--data", type=click.Path(path_type=Path),
-                     help="Folder holding the data set, or your own labelled .jsonl / folder of class folders."),
+                     help="The model's data set (mnist for boids, imdb for swarmformer; found in $SWARMEDGE_DATA or "
+                          "the cache, else downloaded there once) or a folder holding its files, or your own "
+                          "labelled .jsonl / folder of class folders [default: the model's data set]."),
         click.option("--epochs", type=click.IntRange(1, 10_000), default=10, show_default=True),
         click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), default=32, show_default=True),
         click.option("--lr", type=click.FloatRange(0, 10, min_open=True), callback=_finite, default=1e-3,

@@ -50,9 +50,10 @@ def load_test_set(data: str, labels: list[str], data_dir: Path | None = None, li
     kind is refused with an ``InputError`` naming what to pass instead, before a built-in data
     set is loaded (or downloaded).
     """
-    from swarmedge.datasets import load_dataset
+    from swarmedge.datasets import load_dataset, resolve_data
 
     kind = {"boids": "images"}.get(kind, kind)
+    data, data_dir = resolve_data(str(data), data_dir, kind)
     _check_kind(data, _BUILTIN_KIND.get(data), kind, labels)
     if data == "mnist" and not all(x.isdigit() and int(x) <= 9 for x in labels):  # e.g. trained on cat/ and dog/
         raise InputError(f"this model's classes ({', '.join(labels)}) are not MNIST digits: evaluate it on "

@@ -19,6 +19,40 @@ LABELLED_INPUTS = (f"--data takes mnist, imdb, a .jsonl of {LABELLED_RECORD} lin
                    "or a folder of images in one sub-folder per label (e.g. digits/5/a.png)")
 
 
+BUILTIN = {"mnist": "images", "imdb": "text"}  # the built-in data sets, and what they hold
+
+
+def builtin_in(folder: Path, kind: str | None = None) -> str | None:
+    """The built-in data set whose files ``folder`` holds, as `--data FOLDER` means it:
+    ``mnist`` (mnist.npz, or MNIST's idx files under mnist/), ``imdb`` (imdb_train/test.jsonl[.gz],
+    aclImdb/ or its tarball); None when it holds neither. A folder holding both is read as
+    the one of ``kind`` ("images" or "text"), the kind the model reads.
+    """
+    found = []
+    if (folder / "mnist.npz").is_file() or any((folder / "mnist").glob("*-idx?-ubyte.gz")):
+        found.append("mnist")
+    if (any(folder.glob("imdb_*.jsonl")) or any(folder.glob("imdb_*.jsonl.gz"))
+            or (folder / "aclImdb").is_dir() or (folder / "aclImdb_v1.tar.gz").is_file()):
+        found.append("imdb")
+    if len(found) > 1 and kind is not None:
+        found = [n for n in found if BUILTIN[n] == kind]
+    return found[0] if found else None
+
+
+def resolve_data(data: str, data_dir: Path | None = None, kind: str | None = None) -> tuple[str, Path | None]:
+    """What ``--data`` names, as (data set, folder to read it from): a built-in name (any case)
+    with ``data_dir``; a folder holding a built-in data set's files (``builtin_in``) as that data
+    set read from there; anything else as the user's own labelled data (``load_labelled``)."""
+    if data.lower() in BUILTIN and not Path(data).exists():
+        return data.lower(), data_dir
+    folder = Path(data)
+    if folder.is_dir():
+        found = builtin_in(folder, kind)
+        if found is not None:
+            return found, folder
+    return data, data_dir
+
+
 @dataclass
 class Dataset:
     inputs: object  # list[str] of texts, or (N, 28, 28) float32 images in 0..1

@@ -43,15 +43,16 @@ def load_mnist(split: str, data: Path | None = None, download: bool = True) -> t
         raise ValueError(f"split must be train or test, got {split!r}")
     if data is not None and Path(data).is_file():  # an explicit .npz
         return _from_npz(Path(data), split)
+    prefix = "train" if split == "train" else "t10k"
+    wanted = [f for f in REMOTE if f.name.startswith(f"mnist/{prefix}-")]  # only this split's two files
     root = None
     for base in search_dirs(data):  # every format in one place before the next place
-        if all((base / f.name).is_file() for f in REMOTE):
+        if all((base / f.name).is_file() for f in wanted):
             root = base
             break
         if (base / "mnist.npz").is_file():
             return _from_npz(base / "mnist.npz", split)
-    root = root or fetch(REMOTE, "MNIST", data, download)
-    prefix = "train" if split == "train" else "t10k"
+    root = root or fetch(wanted, f"MNIST {split}", data, download)
     images = read_idx(root / f"mnist/{prefix}-images-idx3-ubyte.gz")
     labels = read_idx(root / f"mnist/{prefix}-labels-idx1-ubyte.gz")
     if images.shape[1:] != (28, 28) or len(images) != len(labels):

@@ -1,5 +1,9 @@
 """Where data files come from: --data, $SWARMEDGE_DATA, the cache, else a verified download.
 
+That is the one search order for every data file swarmedge reads by name (MNIST, IMDB,
+bert-base-uncased's vocabulary). A download is said out loud before it starts (logger
+``swarmedge``, which the command line prints as a note): what, how big, from where, into where.
+
 A download is bounded and leaves nothing behind:
 
 - **deadline**: each file must arrive within ``max(60 s, expected size at 50 kB/s)`` (MNIST's
@@ -25,9 +29,11 @@ our own downloader inside pooch's, while the device install would grow by reques
 idna, charset-normalizer, certifi, platformdirs and packaging. The standard library does it here.
 """
 
+import contextlib
 import glob
 import hashlib
 import http.client
+import logging
 import os
 import signal
 import tempfile
@@ -49,6 +55,7 @@ try:
 except ImportError:  # Windows: no flock, so no lock and no sweep of stale .part files
     fcntl = None
 
+log = logging.getLogger("swarmedge.data")
 DEADLINE_ENV = "SWARMEDGE_DOWNLOAD_DEADLINE"
 MIN_DEADLINE_S = 60.0
 FLOOR_BYTES_PER_S = 50_000  # the slowest link a download is given time for
@@ -98,11 +105,13 @@ def find_local(names: list[str], data: Path | None = None) -> Path | None:
     return None
 
 
-def fetch(files: list[RemoteFile], what: str, data: Path | None = None, download: bool = True) -> Path:
+def fetch(files: list[RemoteFile], what: str, data: Path | None = None, download: bool = True,
+          option: str = "--data DIR") -> Path:
     """A directory holding all ``files``: found locally, or downloaded into the cache.
 
     Also removes the ``.part`` files that killed downloads of these files left in the cache.
-    Raises InputError (one line) when they are nowhere and cannot be downloaded.
+    Raises InputError (one line) when they are nowhere and cannot be downloaded; its advice
+    names ``option``, the command's way of pointing at a local copy.
     """
     target = cache_dir()
     for f in files:
@@ -111,10 +120,15 @@ def fetch(files: list[RemoteFile], what: str, data: Path | None = None, download
     if found is not None:
         return found
     if not download:
-        raise _not_found(files, what, data)
-    for f in files:
-        if not (target / f.name).is_file():
-            download_file(f, target / f.name, what, data)
+        raise _not_found(files, what, data, option=option)
+    missing = [f for f in files if not (target / f.name).is_file()]
+    if missing:
+        host = urllib.parse.urlsplit(missing[0].urls[0]).netloc
+        log.info(f"{what} is not in {', '.join(str(d) for d in search_dirs(data))}: downloading "
+                 f"{sum(f.bytes for f in missing) / 1e6:.1f} MB from {host} into {target} (checked against "
+                 "its sha256; read from there next time)")
+    for f in missing:
+        download_file(f, target / f.name, what, data, option=option)
     return target
 
 
@@ -136,7 +150,7 @@ def deadline_for(f: RemoteFile) -> float:
 
 
 def download_file(f: RemoteFile, dest: Path, what: str, data: Path | None = None,
-                  deadline: float | None = None) -> None:
+                  deadline: float | None = None, option: str = "--data DIR") -> None:
     """Download ``f`` to ``dest``, trying each of ``f.urls`` in turn, or raise InputError.
 
     ``deadline`` (seconds per URL tried) defaults to :func:`deadline_for`. ``dest`` appears only
@@ -145,6 +159,7 @@ def download_file(f: RemoteFile, dest: Path, what: str, data: Path | None = None
     the fix: retry, or put the file in a folder passed as --data.
     """
     limit = deadline_for(f) if deadline is None else deadline
+    made = [p for p in [dest.parent, *dest.parent.parents] if not p.exists()]  # removed again if it fails
     dest.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_parts(dest)
     errors = []
@@ -161,8 +176,11 @@ def download_file(f: RemoteFile, dest: Path, what: str, data: Path | None = None
                 if isinstance(exc, urllib.error.HTTPError):
                     exc.close()  # it holds the response open
                 errors.append(f"{url}: {' '.join(str(exc).split())}")
+    for folder in made:  # a failed first download leaves no empty cache folders behind
+        with contextlib.suppress(OSError):
+            folder.rmdir()
     raise InputError(f"could not download {what} ({'; '.join(errors)}); retry later, or download "
-                     f"{f.name} by hand: " + _not_found([f], what, data, short=True).args[0])
+                     f"{f.name} by hand: " + _not_found([f], what, data, short=True, option=option).args[0])
 
 
 def remove_stale_parts(dest: Path) -> int:
@@ -307,8 +325,9 @@ def _verify(path: Path, f: RemoteFile) -> None:
         raise _Refused(f"{algo} mismatch (corrupt download): {h.hexdigest()[:12]}… != {expected[:12]}…")
 
 
-def _not_found(files: list[RemoteFile], what: str, data: Path | None, short: bool = False) -> InputError:
+def _not_found(files: list[RemoteFile], what: str, data: Path | None, short: bool = False,
+               option: str = "--data DIR") -> InputError:
     names = ", ".join(f.name for f in files)
     places = ", ".join(str(d) for d in search_dirs(data))
-    return InputError(f"{what} not found ({names}) in {places}; pass --data DIR or set SWARMEDGE_DATA "
+    return InputError(f"{what} not found ({names}) in {places}; pass {option} or set SWARMEDGE_DATA "
                       "to a folder holding it" + ("" if short else ", or allow the download"))

@@ -22,6 +22,10 @@ def load_training_data(model_type: str, data: Path | None, digits=None):
     from swarmedge.datasets import load_dataset, load_labelled
 
     name = "imdb" if model_type == "swarmformer" else "mnist"
+    if data is not None and str(data).lower() in ("mnist", "imdb") and not Path(data).exists():
+        if str(data).lower() != name:  # --data imdb for the boid model
+            _check_kind(model_type, Path(data), "texts" if str(data).lower() == "imdb" else "digit images")
+        data = None  # the model's own data set, from the usual places
     if data is not None and Path(data).exists() and _is_own_data(Path(data)):
         _check_kind(model_type, Path(data), "texts" if Path(data).is_file() else "digit images")
         dataset = load_labelled(Path(data))

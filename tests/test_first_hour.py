@@ -1,0 +1,152 @@
+"""A new user's first hour outside `make`: where data comes from, model folders, where export
+writes - each a finding of the first-hour trial (issue 15), reproduced and fixed."""
+
+import functools
+import http.server
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from swarmedge.cli import cli
+from swarmedge.datasets import builtin_in, resolve_data, vocab
+from swarmedge.datasets import mnist as mnist_module
+from swarmedge.datasets.sources import RemoteFile
+from swarmedge.errors import InputError
+
+from .conftest import ZOO
+
+DEAD = "http://127.0.0.1:9/"  # nothing listens: a download that fails at once, never the network
+
+
+@pytest.fixture
+def bare(tmp_path, monkeypatch):
+    """No SWARMEDGE_DATA, an empty cache, and a working folder of its own: a shell outside make."""
+    monkeypatch.delenv("SWARMEDGE_DATA", raising=False)
+    monkeypatch.setenv("SWARMEDGE_CACHE", str(tmp_path / "cache"))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return tmp_path
+
+
+def _dead(files):
+    return [RemoteFile(f.name, (DEAD + f.name,), f.bytes, sha256=f.sha256) for f in files]
+
+
+@pytest.fixture
+def vocab_server(data_dir):
+    """A loopback HTTP server holding bert-base-uncased's vocab.txt, as huggingface.co does."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(data_dir))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+
+
+def test_init_finds_or_downloads_the_vocabulary_and_says_so(bare, vocab_server, monkeypatch):
+    # Finding 1: the README's first example failed without SWARMEDGE_DATA.
+    monkeypatch.setattr(vocab, "VOCAB", RemoteFile(vocab.VOCAB.name, (vocab_server + vocab.VOCAB.name,),
+                                                    vocab.VOCAB.bytes, sha256=vocab.VOCAB.sha256))
+    first = CliRunner().invoke(cli, ["init", "swarmformer", "--config", "small", "-o", "small.pt"])
+    assert first.exit_code == 0, first.output
+    assert "swarmedge: note: bert-base-uncased's vocabulary is not in" in first.stderr
+    assert "downloading 0.2 MB from 127.0.0.1" in first.stderr and "sha256" in first.stderr
+    assert "note" not in first.stdout  # results only on stdout
+    assert (bare / "cache" / vocab.VOCAB.name).is_file() and Path("small.pt").is_file()
+    again = CliRunner().invoke(cli, ["init", "swarmformer", "--config", "small", "-o", "again.pt"])
+    assert again.exit_code == 0 and "downloading" not in again.stderr  # read from the cache now
+
+
+def test_a_failed_vocabulary_download_names_options_that_exist_and_leaves_nothing(bare, monkeypatch):
+    monkeypatch.setattr(vocab, "VOCAB", _dead([vocab.VOCAB])[0])
+    result = CliRunner().invoke(cli, ["init", "swarmformer", "-o", "small.pt"])
+    assert result.exit_code == 2
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("swarmedge: error: could not download bert-base-uncased's vocabulary")
+    assert "pass --vocab VOCAB.txt or set SWARMEDGE_DATA" in line
+    assert "--vocab" in CliRunner().invoke(cli, ["init", "--help"]).output
+    assert not (bare / "cache").exists() and list(Path().iterdir()) == []
+
+
+def test_eval_without_data_names_an_option_eval_has(bare, monkeypatch, zoo_boids_bundle):
+    # Finding 1: the hint said --data DIR, which eval read as a data set name.
+    monkeypatch.setattr(mnist_module, "REMOTE", _dead(mnist_module.REMOTE))
+    result = CliRunner().invoke(cli, ["eval", str(zoo_boids_bundle), "--data", "mnist"])
+    assert result.exit_code == 2
+    line = result.stderr.strip().splitlines()[-1]
+    assert "MNIST test" in line and "pass --data DIR or set SWARMEDGE_DATA" in line
+    # only the test split's two files were asked for, not the 9.9 MB training images
+    assert "t10k-images" in line and "train-images" not in line
+    assert not (bare / "cache").exists()
+
+
+@pytest.mark.parametrize("spelling", ["folder", "data-dir", "MNIST"])
+def test_eval_takes_the_data_folder_as_data(bare, data_dir, zoo_boids_bundle, spelling, monkeypatch):
+    # Following the hint, `eval --data <folder>` failed to decode the idx files as images.
+    args = {"folder": ["--data", str(data_dir)], "data-dir": ["--data", "mnist", "--data-dir", str(data_dir)],
+            "MNIST": ["--data", "MNIST"]}[spelling]
+    if spelling == "MNIST":
+        monkeypatch.setenv("SWARMEDGE_DATA", str(data_dir))
+    result = CliRunner().invoke(cli, ["eval", str(zoo_boids_bundle), *args, "--limit", "40", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"data": "MNIST test' in result.stdout
+
+
+def test_a_folder_with_both_data_sets_is_read_as_the_models_kind(data_dir, tmp_path):
+    assert builtin_in(data_dir, "images") == "mnist" and builtin_in(data_dir, "text") == "imdb"
+    assert resolve_data(str(data_dir), None, "text") == ("imdb", data_dir)
+    assert resolve_data("Imdb") == ("imdb", None)
+    own = tmp_path / "digits"
+    (own / "5").mkdir(parents=True)
+    assert builtin_in(own) is None and resolve_data(str(own)) == (str(own), None)  # the user's own data
+
+
+def test_train_takes_the_data_set_by_name(data_dir, monkeypatch):
+    from swarmedge.training.setup import load_training_data
+
+    monkeypatch.setenv("SWARMEDGE_DATA", str(data_dir))
+    ds = load_training_data("boids", Path("mnist"), digits=(5, 6))
+    assert ds.source == "MNIST train" and ds.label_names == ["5", "6"]
+    with pytest.raises(InputError, match="learns from digit images"):
+        load_training_data("boids", Path("imdb"))
+
+
+def test_text_bundle_on_digits_is_one_line(zoo_small_bundle, data_dir, monkeypatch):
+    # Finding 2: `eval small.bundle --data mnist` ended in a ValueError traceback.
+    monkeypatch.setenv("SWARMEDGE_DATA", str(data_dir))
+    result = CliRunner().invoke(cli, ["eval", str(zoo_small_bundle), "--data", "mnist"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.strip().splitlines() == [
+        "swarmedge: error: mnist holds digit images, but this model classifies texts (labels negative, positive): "
+        "pass --data imdb, or a .jsonl of {\"text\", \"label\"} records"]
+
+
+def test_zoo_folders_are_models_and_export_writes_here(bare, data_dir, monkeypatch):
+    # Finding 3: the zoo's folders were refused ("model.safetensors not found"), and with
+    # .../model.pt the bundle went into the source tree.
+    monkeypatch.setenv("SWARMEDGE_DATA", str(data_dir))
+    zoo = bare / "zoo" / "boids-5v6"
+    shutil.copytree(ZOO / "boids-5v6", zoo)
+    before = sorted(p.name for p in zoo.iterdir())
+    result = CliRunner().invoke(cli, ["export", str(zoo)])
+    assert result.exit_code == 0, result.output
+    assert (Path.cwd() / "boids-5v6.bundle" / "manifest.json").is_file()
+    assert sorted(p.name for p in zoo.iterdir()) == before  # nothing written beside the model
+    from_file = CliRunner().invoke(cli, ["export", str(zoo / "model.pt"), "-o", "again.bundle"])
+    assert from_file.exit_code == 0, from_file.output
+    ev = CliRunner().invoke(cli, ["eval", str(zoo), "--data", "mnist", "--limit", "20"])
+    assert ev.exit_code == 0 and ev.stdout.startswith("accuracy"), ev.output
+
+
+@pytest.mark.parametrize("content", ["empty", "bundle"])
+def test_a_folder_without_a_model_is_one_line(bare, zoo_boids_bundle, content):
+    folder = zoo_boids_bundle if content == "bundle" else bare / "empty"
+    folder.mkdir(exist_ok=True)
+    result = CliRunner().invoke(cli, ["export", str(folder), "-o", "x.bundle"])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    expected = "is a bundle (an exported model)" if content == "bundle" else "holds no model: a model folder holds"
+    assert expected in result.stderr and not Path("x.bundle").exists()
