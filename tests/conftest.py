@@ -88,7 +88,7 @@ def tiny_boids_ckpt(tmp_path_factory) -> Path:
 def text_bundle(tiny_text_ckpt) -> Path:
     from swarmedge.export import export_bundle
 
-    path, _ = export_bundle(tiny_text_ckpt, agreement_size=64)
+    path, _ = export_bundle(tiny_text_ckpt, tiny_text_ckpt.with_suffix(".bundle"), agreement_size=64)
     return path
 
 
@@ -96,7 +96,7 @@ def text_bundle(tiny_text_ckpt) -> Path:
 def boids_bundle(tiny_boids_ckpt) -> Path:
     from swarmedge.export import export_bundle
 
-    path, _ = export_bundle(tiny_boids_ckpt, agreement_size=64)
+    path, _ = export_bundle(tiny_boids_ckpt, tiny_boids_ckpt.with_suffix(".bundle"), agreement_size=64)
     return path
 
 
@@ -135,3 +135,29 @@ def default_sigint() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+# The suite must leave the checkout as it found it: a command whose default output lands in
+# the current folder (export's NAME.bundle) would otherwise litter the repository unnoticed.
+def _untracked() -> set[str]:
+    import subprocess
+
+    done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=normal"], cwd=ROOT,
+                          capture_output=True, text=True)
+    return {line[3:] for line in done.stdout.splitlines() if line.startswith("??")} if done.returncode == 0 else set()
+
+
+def pytest_sessionstart(session):
+    session.config._untracked_before = _untracked()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    left = sorted(_untracked() - getattr(session.config, "_untracked_before", set()))
+    if left:
+        session.config._littered = left
+        session.exitstatus = 1
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "_littered", None):
+        print(f"\nthe tests left files in the checkout: {', '.join(config._littered)}")

@@ -167,7 +167,7 @@ def test_full_size_swarmformer_int8_is_under_30_percent(data_dir, tmp_path, pres
 
     save_checkpoint(init_checkpoint("swarmformer", PRESETS[preset].to_dict(),
                                     vocab=data_dir / "bert-base-uncased-vocab.txt"), tmp_path / "m.pt")
-    _, m = export_bundle(tmp_path / "m.pt", agreement_size=32)
+    _, m = export_bundle(tmp_path / "m.pt", tmp_path / "m.bundle", agreement_size=32)
     assert m["parity"]["passed"] and max(m["parity"]["max_abs_diff"].values()) <= 1e-4
     ratio = m["files"]["model.int8.onnx"]["bytes"] / m["files"]["model.onnx"]["bytes"]
     assert ratio <= 0.30, f"int8 is {ratio:.1%} of fp32"

@@ -90,7 +90,7 @@ def test_eval_checkpoint_and_bundle_agree(data_dir, tmp_path):
 
     ckpt = init_checkpoint("boids", {"blocks": 2, "dim_feedforward": 32}, seed=1)
     save_checkpoint(ckpt, tmp_path / "m.pt")
-    bundle, _ = export_bundle(tmp_path / "m.pt", agreement_size=16)
+    bundle, _ = export_bundle(tmp_path / "m.pt", tmp_path / "m.bundle", agreement_size=16)
     a = evaluate_model(tmp_path / "m.pt", "mnist", data_dir=data_dir, limit=300)
     b = evaluate_model(bundle, "mnist", data_dir=data_dir, limit=300, precision="fp32")
     assert a["samples"] == b["samples"] == 300
