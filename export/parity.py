@@ -43,6 +43,7 @@ def check_parity(model, model_type: str, onnx_path: Path, tolerance: float = DEF
     rng = np.random.default_rng(1)
     cases, failures = [], []
     worst = dict.fromkeys(spec.outputs, 0.0)
+    used = dict.fromkeys(spec.outputs, 0.0)  # the largest share of its tolerance a difference took
     for batch, length in spec.parity_shapes:
         feeds = spec.example(config, batch, length, rng)
         with torch.no_grad():
@@ -58,11 +59,14 @@ def check_parity(model, model_type: str, onnx_path: Path, tolerance: float = DEF
                 continue
             err = np.abs(e - g)
             diffs[name] = float(err.max()) if e.size else 0.0
-            if not np.all(err <= tolerance + rtol * (float(np.abs(e).max()) if e.size else 0.0)):
+            bound = tolerance + rtol * (float(np.abs(e).max()) if e.size else 0.0)
+            used[name] = max(used[name], diffs[name] / bound)
+            if not np.all(err <= bound):
                 failures.append(f"{name} at batch {batch}, length {length}: max diff {diffs[name]:.3g}")
             worst[name] = max(worst[name], diffs[name])
         cases.append({"batch": batch, "length": length, "max_abs_diff": diffs})
-    report = {"tolerance": tolerance, "rtol": rtol, "cases": cases, "max_abs_diff": worst, "passed": not failures,
+    report = {"tolerance": tolerance, "rtol": rtol, "cases": cases, "max_abs_diff": worst,
+              "share_of_tolerance": used, "passed": not failures,
               "failures": failures}
     if failures and raise_on_mismatch:
         raise ParityError(

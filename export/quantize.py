@@ -29,6 +29,22 @@ def small_matmuls(model: onnx.ModelProto) -> list[str]:
             and n.input[1] in shapes and min(shapes[n.input[1]][-2:], default=0) < MIN_WEIGHT_DIM]
 
 
+def quantized_products(model: onnx.ModelProto) -> tuple[int, int]:
+    """(int8 products, all products) in a quantized graph: MatMulInteger / QLinearMatMul nodes,
+    and MatMuls fed by a DequantizeLinear of a constant (QDQ); float MatMuls count only in all."""
+    consts = {t.name for t in model.graph.initializer}
+    dq_of_const = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in consts}
+    quantized = total = 0
+    for n in model.graph.node:
+        if n.op_type in ("MatMulInteger", "QLinearMatMul"):
+            quantized += 1
+            total += 1
+        elif n.op_type == "MatMul":
+            total += 1
+            quantized += any(x in dq_of_const for x in n.input)
+    return quantized, total
+
+
 def quantize(fp32_path: Path, out_path: Path, preset: TargetPreset, mode: str = "dynamic",
              calibration_feeds: list[dict] | None = None, method: str = "minmax") -> dict:
     """Write the int8 model of ``fp32_path`` to ``out_path``; return how it was quantized."""
@@ -56,7 +72,10 @@ def quantize(fp32_path: Path, out_path: Path, preset: TargetPreset, mode: str = 
                 _quantize_static(clean, out_path, preset, calibration_feeds, method, qtype, kept_float)
             else:
                 raise InputError(f"unknown quantization mode {mode!r}; choose dynamic or static")
+    products, total = quantized_products(onnx.load(str(out_path)))
     record = {"mode": mode, "format": "QOperator" if mode == "dynamic" else "QDQ",
+              # what the int8 graph really holds: with none, it runs the fp32 computation
+              "quantized_matmuls": products, "matmuls": total,
               "target": preset.to_dict(), "op_types": DYNAMIC_OPS if mode == "dynamic" else STATIC_OPS,
               "kept_float": {"nodes": kept_float,
                              "why": f"a weight dimension below {MIN_WEIGHT_DIM}: int8 would cost more than it saves"}}

@@ -23,6 +23,8 @@ def evaluate_model(model: Path, data: str, data_dir: Path | None = None, precisi
         clf = Classifier(model, precision=precision, batch_size=batch_size)
         preds = clf.classify_texts(ds.inputs) if ds.kind == "text" else clf.classify_images(ds.inputs)
         scores, engine = np.array([p.scores for p in preds], dtype=np.float32), f"onnxruntime {clf.precision}"
+        if clf.precision == "int8" and (manifest.get("quantization") or {}).get("quantized_matmuls") == 0:
+            engine += " (nothing quantized: the fp32 computation)"
     else:
         from swarmedge.checkpoint import load_checkpoint
 

@@ -25,19 +25,29 @@ def bundle_summary(path, manifest: dict) -> str:
         size += f"   model.int8.onnx {human_bytes(int8)} ({int8 / fp32:.0%} of fp32)"
     lines.append(f"size        {size}")
     parity = manifest["parity"]
-    worst = ", ".join(f"{k} {v:.1e}" for k, v in parity["max_abs_diff"].items())
+    used = parity.get("share_of_tolerance", {})
+    worst = ", ".join(f"{k} {v:.1e}" + (f" ({used[k]:.0%} of its tolerance)" if k in used else "")
+                      for k, v in parity["max_abs_diff"].items())
     verdict = "ok" if parity["passed"] else "MISMATCH (kept with --allow-mismatch)"
-    lines.append(f"parity      ONNX vs PyTorch over {len(parity['cases'])} shapes: max |diff| {worst} "
-                 f"(tolerance {parity['tolerance']:g} + {parity.get('rtol', 0):g}*max|value|) {verdict}")
+    lines.append(f"parity      ONNX vs PyTorch over {len(parity['cases'])} shapes: max |diff| {worst}; "
+                 f"tolerance {parity['tolerance']:g} + {parity.get('rtol', 0):g} x the output's max |value|: "
+                 f"{verdict}")
     q = manifest.get("quantization")
-    if q:
+    if q and q.get("quantized_matmuls") == 0:  # e.g. the boid model: every product is too narrow
+        lines.append(f"int8        nothing quantized: all {q.get('matmuls', '?')} MatMuls stay float "
+                     f"({(q.get('kept_float') or {}).get('why', 'see the manifest')}); model.int8.onnx runs "
+                     "the fp32 computation - use the fp32 model")
+    elif q:
         lines.append(f"int8        {q['mode']} {q['format']} for {q['target']['name']}: "
                      f"{q['target']['activation_type']} x {q['target']['weight_type']}"
                      f"{', per-channel' if q['target']['per_channel'] else ''}"
                      f"{', 7-bit weights' if q['target']['reduce_range'] else ''}")
         kept = (q.get("kept_float") or {}).get("nodes", [])
+        if q.get("quantized_matmuls") is not None:
+            lines.append(f"            {q['quantized_matmuls']} of {q['matmuls']} MatMuls in int8")
         if kept:
             lines.append(f"            {len(kept)} narrow MatMuls kept float ({q['kept_float']['why']})")
+    if q:
         a = manifest["int8_vs_fp32"]
         lines.append(f"int8 vs fp32 top-1 agreement {a['top1_agreement']:.1%} on {a['inputs']} inputs "
                      f"({a['source']}), max |{a['output']} diff| {a['max_abs_diff']:.3g}"

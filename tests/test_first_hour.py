@@ -150,3 +150,37 @@ def test_a_folder_without_a_model_is_one_line(bare, zoo_boids_bundle, content):
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
     expected = "is a bundle (an exported model)" if content == "bundle" else "holds no model: a model folder holds"
     assert expected in result.stderr and not Path("x.bundle").exists()
+
+
+def test_int8_that_quantized_nothing_says_so(boids_bundle, text_bundle, data_dir, monkeypatch):
+    # Finding 4: the boid "int8" bundle has no quantized operator, yet the summary said
+    # "dynamic QOperator for x86-vnni" and eval said "onnxruntime int8".
+    import json
+
+    from swarmedge.summary import bundle_summary
+
+    boids = json.loads((boids_bundle / "manifest.json").read_text())
+    assert boids["quantization"]["quantized_matmuls"] == 0 and boids["quantization"]["matmuls"] > 0
+    summary = bundle_summary(boids_bundle, boids)
+    assert "int8        nothing quantized: all" in summary and "QOperator" not in summary
+    monkeypatch.setenv("SWARMEDGE_DATA", str(data_dir))
+    result = CliRunner().invoke(cli, ["eval", str(boids_bundle), "--data", "mnist", "--limit", "20", "--json"])
+    assert json.loads(result.stdout)["engine"] == "onnxruntime int8 (nothing quantized: the fp32 computation)"
+    text = json.loads((text_bundle / "manifest.json").read_text())
+    q = text["quantization"]
+    assert 0 < q["quantized_matmuls"] <= q["matmuls"]
+    assert f"{q['quantized_matmuls']} of {q['matmuls']} MatMuls in int8" in bundle_summary(text_bundle, text)
+
+
+def test_parity_line_says_how_much_of_the_tolerance_was_used(boids_bundle):
+    # Finding 4: "max |diff| 1.8e-04 (tolerance 0.0001 + ...) ok" read like a failure.
+    import json
+
+    from swarmedge.summary import bundle_summary
+
+    manifest = json.loads((boids_bundle / "manifest.json").read_text())
+    used = manifest["parity"]["share_of_tolerance"]
+    assert set(used) == set(manifest["parity"]["max_abs_diff"]) and all(0 <= u <= 1 for u in used.values())
+    line = next(x for x in bundle_summary(boids_bundle, manifest).splitlines() if x.startswith("parity"))
+    assert f"scores {manifest['parity']['max_abs_diff']['scores']:.1e} ({used['scores']:.0%} of its tolerance)" in line
+    assert line.endswith("x the output's max |value|: ok")
