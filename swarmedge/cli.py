@@ -175,9 +175,11 @@ def init(model_type, preset, sets, vocab, seed, output):
               help="Keep the bundle even if parity fails or int8 agrees with fp32 on under 90% of inputs "
                    "(recorded in the manifest).")
 @click.option("--vocab", type=click.Path(path_type=Path), help="vocab.txt for reference SwarmFormer checkpoints.")
+@click.option("--no-overwrite", is_flag=True,
+              help="Refuse when the output exists, instead of replacing a bundle there (said on stderr).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of the summary.")
 def export(model, output, quantize, mode, target, calibration, method, opset, tolerance, allow_mismatch, vocab,
-           as_json):
+           no_overwrite, as_json):
     """Export MODEL (.pt, a folder holding model.pt, or reference model.safetensors + config.json) to a bundle.
 
     Checks the ONNX model against PyTorch, quantizes to int8 for the target CPU, and
@@ -196,8 +198,17 @@ def export(model, output, quantize, mode, target, calibration, method, opset, to
     from tqdm import tqdm
 
     from swarmedge.export import export_bundle
-    from swarmedge.export.pipeline import STEPS
-    from swarmedge.summary import bundle_summary
+    from swarmedge.export.pipeline import STEPS, default_bundle_path
+    from swarmedge.output_paths import bundle_manifest
+    from swarmedge.summary import bundle_summary, replaced_note
+
+    target_dir = Path(output) if output is not None else default_bundle_path(model)
+    if no_overwrite and os.path.lexists(target_dir):
+        from swarmedge.errors import InputError
+
+        raise InputError(f"{target_dir} exists and --no-overwrite keeps it: choose another -o, or drop "
+                         "--no-overwrite to replace it")
+    previous = bundle_manifest(target_dir)
 
     with tqdm(total=len(STEPS), desc="export", unit="step", file=sys.stderr, disable=None, leave=False) as bar:
         def on_step(step):
@@ -209,6 +220,8 @@ def export(model, output, quantize, mode, target, calibration, method, opset, to
             calibration=calibration, method=method, opset=opset, tolerance=tolerance,
             allow_mismatch=allow_mismatch, vocab=vocab, on_step=on_step,
         )
+    if previous is not None:
+        click.echo(f"swarmedge: note: {replaced_note(path, previous)}", err=True)
     click.echo(json.dumps(manifest, indent=2) if as_json else bundle_summary(path, manifest))
 
 

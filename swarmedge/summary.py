@@ -9,6 +9,16 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} GB"  # pragma: no cover
 
 
+def replaced_note(path, previous: dict) -> str:
+    """What an export replaced: the bundle at ``path`` whose old manifest is ``previous``."""
+    q = previous.get("quantization") if isinstance(previous.get("quantization"), dict) else None
+    what = f"int8 {q.get('mode', '?')}" if q else "fp32 only"
+    source = previous.get("source", {}).get("checkpoint", "?") if isinstance(previous.get("source"), dict) else "?"
+    when = str(previous.get("created", "?")).replace("T", " ")[:16]
+    return (f"replaced {path}: it held {what} of {source}, exported {when} UTC "
+            "(--no-overwrite refuses instead)")
+
+
 def bundle_summary(path, manifest: dict) -> str:
     """What was exported, how big, how faithful, and what int8 changed."""
     files = manifest["files"]

@@ -184,3 +184,20 @@ def test_parity_line_says_how_much_of_the_tolerance_was_used(boids_bundle):
     line = next(x for x in bundle_summary(boids_bundle, manifest).splitlines() if x.startswith("parity"))
     assert f"scores {manifest['parity']['max_abs_diff']['scores']:.1e} ({used['scores']:.0%} of its tolerance)" in line
     assert line.endswith("x the output's max |value|: ok")
+
+
+def test_replacing_a_bundle_is_said_and_no_overwrite_refuses(bare, tiny_boids_ckpt):
+    # Finding 5: `export --mode static small.pt` silently replaced the bundle made a minute earlier.
+    first = CliRunner().invoke(cli, ["export", str(tiny_boids_ckpt), "--quantize", "none"])
+    assert first.exit_code == 0 and "replaced" not in first.stderr
+    bundle = Path("boids.bundle")
+    manifest = (bundle / "manifest.json").read_bytes()
+    kept = CliRunner().invoke(cli, ["export", str(tiny_boids_ckpt), "--no-overwrite"])
+    assert kept.exit_code == 2 and (bundle / "manifest.json").read_bytes() == manifest
+    assert kept.stderr.strip() == ("swarmedge: error: boids.bundle exists and --no-overwrite keeps it: choose "
+                                   "another -o, or drop --no-overwrite to replace it")
+    again = CliRunner().invoke(cli, ["export", str(tiny_boids_ckpt)])
+    assert again.exit_code == 0, again.output
+    note = [x for x in again.stderr.splitlines() if x.startswith("swarmedge: note: replaced")]
+    assert len(note) == 1 and "it held fp32 only of boids.pt, exported" in note[0]
+    assert "replaced" not in again.stdout  # the summary on stdout stays the summary
