@@ -19,7 +19,7 @@ from swarmedge.export.quantize import quantize
 from swarmedge.export.rewrites import ALL as ALL_REWRITES
 from swarmedge.export.rewrites import rewrite
 from swarmedge.export.samples import load_samples, synthetic_samples
-from swarmedge.export.targets import resolve
+from swarmedge.export.targets import resolve, with_overrides
 from swarmedge.manifest import FORMAT, FORMAT_VERSION, MANIFEST, PRECISION_FILES, dumps, sha256_file, written_problem
 from swarmedge.output_paths import check_bundle_target
 from swarmedge.runtimes.feeds import feeds_for
@@ -49,6 +49,7 @@ def export_bundle(
     *,
     quantize_mode: str | None = "dynamic",
     target: str = "auto",
+    overrides: dict | None = None,
     calibration: Path | None = None,
     method: str = "minmax",
     opset: int = DEFAULT_OPSET,
@@ -64,6 +65,7 @@ def export_bundle(
     """Export ``model_path`` to a bundle directory; return its path and manifest.
 
     ``quantize_mode``: None (fp32 only), "dynamic" or "static" (needs ``calibration``).
+    ``overrides``: per_channel / reduce_range / weight_type replacing the target preset's choices.
     ``rewrites``: exact graph rewrites (``swarmedge.export.rewrites``) applied before export;
     the parity check holds the rewritten graph to the original model.
     Nothing is written unless every step succeeds; an existing bundle is replaced whole, but only
@@ -79,7 +81,7 @@ def export_bundle(
     if quantize_mode == "static" and calibration is None:
         raise InputError("static quantization calibrates on real inputs: pass --calibration DATA "
                          "(or use the default --mode dynamic)")
-    preset = resolve(target) if quantize_mode else None
+    preset = with_overrides(resolve(target), **(overrides or {})) if quantize_mode else None
     model_path = Path(model_path)
     out = Path(out) if out else default_bundle_path(model_path)
     check_bundle_target(out)  # before any work; once more right before the swap
@@ -158,6 +160,8 @@ def export_bundle(
             "parity": parity,
             "quantization": quant,
             "int8_vs_fp32": agreement,
+            # the device divides the scores by this before the softmax (swarmedge.calibration)
+            "calibration": _calibration(checkpoint),
             "versions": _versions(),
             "files": {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
                       for p in sorted(stage.iterdir()) if p.is_file() and not p.name.startswith(".")},
@@ -168,6 +172,14 @@ def export_bundle(
                              "bundles support (docs/BUNDLE.md): retrain it within those bounds")
         write_bytes(stage / MANIFEST, dumps(manifest).encode("utf-8"))
     return out, manifest
+
+
+def _calibration(checkpoint: dict) -> dict | None:
+    c = checkpoint.get("metadata", {}).get("calibration")
+    if not c:
+        return None
+    return {"method": c["method"], "temperature": c["temperature"], "fitted_on": c["fitted_on"],
+            "held_out": {"before": c["before"], "after": c["after"]}}
 
 
 def _served_lengths(pre: dict) -> tuple[int, ...]:

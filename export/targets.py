@@ -11,7 +11,7 @@ the table in ``OPTIMUM_EQUIVALENT`` against optimum when it is installed):
 """
 
 import platform
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from swarmedge.errors import InputError
@@ -118,6 +118,28 @@ def resolve(name: str, cpuinfo: str | None = None, machine: str | None = None) -
         return PRESETS[name]
     except KeyError:
         raise InputError(f"unknown target {name!r}; choose from auto, {', '.join(PRESETS)}") from None
+
+
+# --weight-type: onnxruntime's QuantType names (QInt8/QUInt8) as optimum-cli spells them
+WEIGHT_TYPES = {"int8": "s8", "uint8": "u8", "s8": "s8", "u8": "u8"}
+
+
+def with_overrides(preset: TargetPreset, per_channel: bool | None = None, reduce_range: bool | None = None,
+                   weight_type: str | None = None) -> TargetPreset:
+    """``preset`` with the command line's --per-channel/--per-tensor, --reduce-range and
+    --weight-type applied; each changed choice's reason says it was asked for."""
+    asked = {k: v for k, v in (("per_channel", per_channel), ("reduce_range", reduce_range),
+                               ("weight_type", WEIGHT_TYPES.get(weight_type, weight_type))) if v is not None}
+    if not asked:
+        return preset
+    if "weight_type" in asked and asked["weight_type"] not in ("s8", "u8"):
+        raise InputError(f"--weight-type {weight_type}: choose int8 or uint8")
+    flags = {"per_channel": "--per-channel" if per_channel else "--per-tensor",
+             "reduce_range": "--reduce-range" if reduce_range else "--no-reduce-range",
+             "weight_type": f"--weight-type {weight_type}"}
+    reasons = {**preset.reasons, **{k: f"asked for on the command line ({flags[k]}); the {preset.name} "
+                                       f"preset's choice: {getattr(preset, k)}" for k in asked}}
+    return replace(preset, **asked, reasons=reasons)
 
 
 def detect(cpuinfo: str | None = None, machine: str | None = None) -> str:

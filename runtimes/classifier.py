@@ -24,7 +24,7 @@ class Prediction:
 
     label: str
     index: int
-    probability: float  # softmax of the class scores
+    probability: float  # softmax of the class scores, divided by the bundle's temperature if it has one
     scores: list[float]
     tokens_kept: int | None = None
     tokens_total: int | None = None
@@ -95,6 +95,10 @@ class Classifier:
         self.threads = threads or default_workers()
         self._runner = PerInputRunner(self.session, self.scores_output, self.threads)
         self._encoder = None
+        # temperature scaling fitted at training time (swarmedge.calibration); 1: the plain softmax
+        calibration = m.get("calibration") or {}
+        self.temperature = float(calibration.get("temperature", 1.0))
+        self.calibrated = bool(calibration)
 
     @property
     def labels(self) -> list[str]:
@@ -236,7 +240,7 @@ class Classifier:
         out = []
         for start in range(0, n, self.batch_size):
             scores = self.scores(make_feeds(slice(start, start + self.batch_size)), first=start)
-            probs = softmax(scores.astype(np.float64))
+            probs = softmax(scores.astype(np.float64) / self.temperature)
             for s, p in zip(scores, probs):
                 i = int(np.argmax(s))
                 out.append(Prediction(self.labels[i], i, float(p[i]), [float(v) for v in s]))

@@ -185,7 +185,7 @@ def check_profile_options(manifest: dict, precisions, threads, batches, lengths,
 
 
 def profile_bundle(path, precisions=None, threads=(1,), batches=(1,), lengths=None,
-                   warmup: int = 10, repeat: int = 100, per_op: bool = False, progress: bool = True,
+                   warmup: int = 10, repeat: int = 100, per_op: bool = False, on_step=lambda stage: None,
                    length_flag: str | None = None, notices: list[str] | None = None) -> dict:
     """Profile every combination; returns the JSON-ready report that ``compare`` reads.
 
@@ -195,8 +195,6 @@ def profile_bundle(path, precisions=None, threads=(1,), batches=(1,), lengths=No
     text bundle). Thread counts above the cores are capped, with a line added to ``notices``.
     Raises ``InputError`` for any value ``check_profile_options`` refuses.
     """
-    from tqdm import tqdm
-
     bundle = Bundle.open(path)
     manifest = bundle.manifest
     if length_flag is not None and lengths and length_flag != length_option(manifest):
@@ -216,13 +214,14 @@ def profile_bundle(path, precisions=None, threads=(1,), batches=(1,), lengths=No
                          f"(it has {', '.join(bundle.precisions)})")
     combos = list(product(precisions, threads, batches, lengths))
     configs = []
-    for precision, t, b, n in tqdm(combos, desc="profile", unit="config", disable=None if progress else True,
-                                   leave=False):
+    for i, (precision, t, b, n) in enumerate(combos, 1):
+        on_step(f"{precision}, {t} thread{'s' * (t > 1)}, batch {b}, length {n} ({i} of {len(combos)})")
         configs.append(profile_config(bundle, precision, t, b, n, warmup, repeat))
     report = {"bundle": str(path), "model_type": bundle.manifest["model_type"], "machine": machine(),
               "configs": configs}
     if per_op:
         t, b, n = threads[0], batches[0], lengths[0]
+        on_step("per-operator profile")
         report["per_op"] = {"threads": t, "batch": b, "length": n,
                             "by_precision": {p: per_operator(bundle, p, t, b, n, max(10, repeat // 10))
                                              for p in precisions}}

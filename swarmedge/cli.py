@@ -24,8 +24,9 @@ from swarmedge.cli_options import (
     check_remote,
     finite,
 )
-from swarmedge.cli_train import train
+from swarmedge.cli_train import calibrate, train
 from swarmedge.errors import SwarmedgeError
+from swarmedge.progress import QUIET_HELP, Stages
 
 
 class Group(ErrorsInOneLine):
@@ -154,23 +155,29 @@ def init(model_type, preset, sets, vocab, seed, output):
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Bundle directory [default: NAME.bundle in the current folder, NAME from MODEL's file or folder].")
 @click.option("--quantize", type=click.Choice(["int8", "none"], case_sensitive=False), default="int8",
-              show_default=True)
+              show_default=True, help="int8: add an int8 model beside the fp32 one; none: fp32 only.")
 @click.option("--mode", type=click.Choice(["dynamic", "static"], case_sensitive=False), default="dynamic",
               show_default=True,
               help="int8 flavour: dynamic (weights only, activations at run time) or static QDQ (calibrated).")
 @click.option("--target", type=click.Choice(TARGETS, case_sensitive=False), default="auto", show_default=True,
               help="CPU to quantize for; auto reads this machine's CPU.")
+@click.option("--per-channel/--per-tensor", "per_channel", default=None,
+              help="Weight scales per output channel or one per tensor [default: the target's, per-channel].")
+@click.option("--reduce-range/--no-reduce-range", "reduce_range", default=None,
+              help="7-bit weights (against int16 saturation on x86 without VNNI) [default: the target's].")
+@click.option("--weight-type", type=click.Choice(["int8", "uint8"], case_sensitive=False),
+              help="Weight type, as onnxruntime's QuantType QInt8/QUInt8 [default: the target's, int8].")
 @click.option("--calibration", type=click.Path(path_type=Path),
               help="Inputs for calibration and the int8 check: .txt/.jsonl[.gz] texts, .npy/.npz/folder of digits.")
-@click.option("--method", type=click.Choice(["minmax", "entropy", "percentile"], case_sensitive=False),
-              default="minmax",
-              show_default=True, help="Calibration method for --mode static.")
+@click.option("--calibration-method", "--method", "method",
+              type=click.Choice(["minmax", "entropy", "percentile"], case_sensitive=False), default="minmax",
+              show_default=True, help="Calibration method for --mode static (onnxruntime's CalibrationMethod).")
 @click.option("--opset", type=click.IntRange(18, 26), default=20, show_default=True,
               help="ONNX opset: the dynamo exporter's and onnxruntime's common range.")
-@click.option("--tolerance", type=click.FloatRange(0, 1, min_open=True), callback=finite, default=1e-4,
-              show_default=True,
-              help="Allowed |ONNX - PyTorch| for each output: this plus 0.0001 x that output's largest "
-                   "|PyTorch value|.")
+@click.option("--atol", "--tolerance", "tolerance", type=click.FloatRange(0, 1, min_open=True), callback=finite,
+              default=1e-4, show_default=True,
+              help="Absolute tolerance of the ONNX-vs-PyTorch check, as optimum-cli's --atol: each output may "
+                   "differ by this plus 0.0001 x its largest |PyTorch value|.")
 @click.option("--allow-mismatch", is_flag=True,
               help="Keep the bundle even if parity fails or int8 agrees with fp32 on under 90% of inputs "
                    "(recorded in the manifest).")
@@ -178,8 +185,9 @@ def init(model_type, preset, sets, vocab, seed, output):
 @click.option("--no-overwrite", is_flag=True,
               help="Refuse when the output exists, instead of replacing a bundle there (said on stderr).")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of the summary.")
-def export(model, output, quantize, mode, target, calibration, method, opset, tolerance, allow_mismatch, vocab,
-           no_overwrite, as_json):
+@click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
+def export(model, output, quantize, mode, target, per_channel, reduce_range, weight_type, calibration, method, opset,
+           tolerance, allow_mismatch, vocab, no_overwrite, as_json, quiet):
     """Export MODEL (.pt, a folder holding model.pt, or reference model.safetensors + config.json) to a bundle.
 
     Checks the ONNX model against PyTorch, quantizes to int8 for the target CPU, and
@@ -195,8 +203,6 @@ def export(model, output, quantize, mode, target, calibration, method, opset, to
     from swarmedge.errors import require_extra
 
     require_extra("torch", "export")
-    from tqdm import tqdm
-
     from swarmedge.export import export_bundle
     from swarmedge.export.pipeline import STEPS, default_bundle_path
     from swarmedge.output_paths import bundle_manifest
@@ -210,13 +216,10 @@ def export(model, output, quantize, mode, target, calibration, method, opset, to
                          "--no-overwrite to replace it")
     previous = bundle_manifest(target_dir)
 
-    with tqdm(total=len(STEPS), desc="export", unit="step", file=sys.stderr, disable=None, leave=False) as bar:
-        def on_step(step):
-            bar.set_postfix_str(step)
-            bar.update(0 if bar.n == 0 and step == "load" else 1)
-
+    with Stages("export", total=len(STEPS), quiet=quiet) as on_step:
         path, manifest = export_bundle(
             model, output, quantize_mode=None if quantize == "none" else mode, target=target,
+            overrides={"per_channel": per_channel, "reduce_range": reduce_range, "weight_type": weight_type},
             calibration=calibration, method=method, opset=opset, tolerance=tolerance,
             allow_mismatch=allow_mismatch, vocab=vocab, on_step=on_step,
         )
@@ -308,8 +311,9 @@ def _one_line(text: str, width: int = 60) -> str:
 @click.option("--precision", type=click.Choice(PRECISIONS, case_sensitive=False),
               help="For bundles [default: int8 if present].")
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate a seeded sample of this many inputs.")
-@click.option("--json", "as_json", is_flag=True)
-def eval_(model, data, data_dir, precision, limit, as_json):
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of the table.")
+@click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
+def eval_(model, data, data_dir, precision, limit, as_json, quiet):
     """Accuracy, precision, recall, F1 and the confusion matrix on a test set.
 
     MODEL is a checkpoint (.pt, evaluated with PyTorch) or a bundle (onnxruntime, no torch).
@@ -323,7 +327,8 @@ def eval_(model, data, data_dir, precision, limit, as_json):
     from swarmedge.evaluate import evaluate_model
     from swarmedge.metrics import format_report
 
-    report = evaluate_model(model, data, data_dir=data_dir, precision=precision, limit=limit)
+    with Stages("eval", quiet=quiet) as on_step:
+        report = evaluate_model(model, data, data_dir=data_dir, precision=precision, limit=limit, on_step=on_step)
     report.pop("predictions")
     report.pop("scores")
     for note in report["notes"]:
@@ -351,6 +356,7 @@ def demo(workdir):
 
 
 cli.add_command(train)
+cli.add_command(calibrate)
 for command in (profile, compare_cmd, visualize, arm_setup, arm_check_cmd):
     cli.add_command(command)
 

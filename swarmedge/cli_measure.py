@@ -4,7 +4,6 @@ Registered on the top-level group in ``cli.py``; thin layers over the library, i
 """
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -21,6 +20,7 @@ from swarmedge.cli_options import (
     note,
 )
 from swarmedge.limits import MAX_BATCH, MAX_REPEAT, MAX_WARMUP
+from swarmedge.progress import QUIET_HELP, Stages
 
 
 @click.command(cls=Command)
@@ -35,14 +35,18 @@ from swarmedge.limits import MAX_BATCH, MAX_REPEAT, MAX_WARMUP
               help="Text models: tokens per input, up to the bundle's seq_len [default: seq_len].")
 @click.option("--boids", callback=int_list,
               help="Boid models: boids per input, 1..784 (one per pixel) [default: 150].")
-@click.option("--warmup", type=click.IntRange(0, MAX_WARMUP), default=10, show_default=True)
-@click.option("--repeat", type=click.IntRange(1, MAX_REPEAT), default=100, show_default=True)
+@click.option("--warmup", type=click.IntRange(0, MAX_WARMUP), default=10, show_default=True,
+              help="Untimed runs before timing each configuration (caches, allocations).")
+@click.option("--repeat", type=click.IntRange(1, MAX_REPEAT), default=100, show_default=True,
+              help="Timed runs per configuration (the latency percentiles come from these).")
 @click.option("--per-op", is_flag=True, help="Add onnxruntime's per-operator times, fp32 and int8 side by side.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Also write the JSON report here.")
 @click.option("--remote", metavar="[USER@]HOST[:DIR]", callback=check_remote,
               help="Profile on a device over ssh (the bundle is copied there).")
-def profile(bundle, precision, threads, batch, seq_len, boids, warmup, repeat, per_op, as_json, output, remote):
+@click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
+def profile(bundle, precision, threads, batch, seq_len, boids, warmup, repeat, per_op, as_json, output, remote,
+            quiet):
     """Measure latency, throughput and memory of BUNDLE on this machine (no torch needed).
 
     \b
@@ -74,9 +78,11 @@ def profile(bundle, precision, threads, batch, seq_len, boids, warmup, repeat, p
         report = remote_profile(remote, bundle, args + (["--per-op"] if per_op else []))
     else:
         notices: list[str] = []
-        report = profile_bundle(bundle, precision, threads, batch, seq_len or boids or None,
-                                warmup=warmup, repeat=repeat, per_op=per_op,
-                                length_flag="--seq-len" if seq_len else "--boids" if boids else None, notices=notices)
+        with Stages("profile", quiet=quiet, unit="config") as on_step:
+            report = profile_bundle(bundle, precision, threads, batch, seq_len or boids or None,
+                                    warmup=warmup, repeat=repeat, per_op=per_op, on_step=on_step,
+                                    length_flag="--seq-len" if seq_len else "--boids" if boids else None,
+                                    notices=notices)
         for notice in notices:
             note(notice)
     text = json.dumps(report, indent=2)
@@ -91,14 +97,16 @@ def profile(bundle, precision, threads, batch, seq_len, boids, warmup, repeat, p
 @click.option("--data", "data", required=True, help=DATA_HELP)
 @click.option("--data-dir", type=click.Path(path_type=Path), help=DATA_DIR_HELP)
 @click.option("--limit", type=click.IntRange(min=1), help="Compare on a seeded sample of this many inputs.")
-@click.option("--latency-inputs", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--latency-inputs", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Test inputs timed one by one for the latency columns.")
 @click.option("--profile", "profiles", multiple=True, type=click.Path(path_type=Path),
               help="A `swarmedge profile --json` report from another device, added as a column (repeatable).")
 @click.option("--arm", "arm_checks", multiple=True, type=click.Path(path_type=Path),
               help="A `swarmedge arm-check --json` report, added as a table (repeatable).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("compare-report"), show_default=True,
               help="Directory for report.md, report.json and report.html.")
-def compare_cmd(model, bundle, data, data_dir, limit, latency_inputs, profiles, arm_checks, output):
+@click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
+def compare_cmd(model, bundle, data, data_dir, limit, latency_inputs, profiles, arm_checks, output, quiet):
     """PyTorch fp32 vs ONNX fp32 vs ONNX int8 on a test set: accuracy, agreement, errors, latency, size.
 
     \b
@@ -111,18 +119,12 @@ def compare_cmd(model, bundle, data, data_dir, limit, latency_inputs, profiles, 
 
     require_extra("torch", "export")
     require_extra("matplotlib", "viz")
-    from tqdm import tqdm
-
     from swarmedge.compare import compare
     from swarmedge.reports import check_report_folder, markdown, write_reports
 
     check_report_folder(output)  # before the evaluation, not after it
 
-    with tqdm(desc="compare", unit="step", file=sys.stderr, disable=None, leave=False) as bar:
-        def on_step(step):
-            bar.set_postfix_str(step)
-            bar.update(1)
-
+    with Stages("compare", quiet=quiet) as on_step:
         result = compare(model, bundle, data, data_dir=data_dir, limit=limit, latency_inputs=latency_inputs,
                          profiles=profiles, arm_checks=arm_checks, on_step=on_step)
     paths = write_reports(result, output)
@@ -136,7 +138,8 @@ def compare_cmd(model, bundle, data, data_dir, limit, latency_inputs, profiles, 
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--image", type=click.Path(path_type=Path), help="A digit (PNG/JPEG/npy) to follow through the blocks.")
 @click.option("--fields", is_flag=True, help="Draw the first block's vector fields instead (needs the .pt).")
-@click.option("--fps", type=click.IntRange(1, 30), default=3, show_default=True)
+@click.option("--fps", type=click.IntRange(1, 30), default=3, show_default=True,
+              help="Frames (swarm steps) per second of the GIF.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help=".gif/.mp4, or .png for --fields")
 def visualize(model, image, fields, fps, output):
     """Pictures of the swarm: boids moving block by block (fp32 and int8 side by side), or vector fields.
@@ -168,7 +171,8 @@ def visualize(model, image, fields, fps, output):
 
 @click.command("arm-setup", cls=Command)
 @click.option("--rebuild", is_flag=True, help="Build the sysroot again even if the cache has one.")
-def arm_setup(rebuild):
+@click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
+def arm_setup(rebuild, quiet):
     """Build (once) the cached aarch64 sysroot that arm-check runs bundles in.
 
     \b
@@ -177,15 +181,9 @@ def arm_setup(rebuild):
       swarmedge arm-setup
       SWARMEDGE_CACHE=/data/cache swarmedge arm-setup --rebuild
     """
-    from tqdm import tqdm
-
     from swarmedge.arm.sysroot import ensure_sysroot
 
-    with tqdm(desc="arm-setup", unit="step", file=sys.stderr, disable=None, leave=False) as bar:
-        def on_step(step):
-            bar.set_postfix_str(step)
-            bar.update(1)
-
+    with Stages("arm-setup", quiet=quiet) as on_step:
         root = ensure_sysroot(rebuild=rebuild, on_step=on_step)
     click.echo(f"aarch64 sysroot ready: {root}")
 
@@ -206,9 +204,10 @@ def _arm_cpus():
 @click.option("--data-dir", type=click.Path(path_type=Path), help=DATA_DIR_HELP)
 @click.option("--limit", type=click.IntRange(min=0),
               help="Seeded sample size [default: 300 digits, 200 reviews; 0: all].")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Also write the JSON report here.")
-def arm_check_cmd(bundle, cpu, precision, data, data_dir, limit, as_json, output):
+@click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
+def arm_check_cmd(bundle, cpu, precision, data, data_dir, limit, as_json, output, quiet):
     """Run BUNDLE on emulated Raspberry Pi 4/5 CPUs (QEMU) and compare with this machine.
 
     \b
@@ -217,8 +216,6 @@ def arm_check_cmd(bundle, cpu, precision, data, data_dir, limit, as_json, output
       swarmedge arm-check digits.bundle --cpu cortex-a72 --precision int8,fp32 --limit 1000
       swarmedge arm-check small.bundle --json -o arm.json     # compare --arm arm.json adds it to a report
     """
-    from tqdm import tqdm
-
     from swarmedge.arm.check import arm_check, format_arm_report
     from swarmedge.atomic import write_bytes
     from swarmedge.output_paths import check_output_file
@@ -226,11 +223,7 @@ def arm_check_cmd(bundle, cpu, precision, data, data_dir, limit, as_json, output
     if output:  # before the emulated run, not after it
         check_output_file(output)
 
-    with tqdm(desc="arm-check", unit="step", file=sys.stderr, disable=None, leave=False) as bar:
-        def on_step(step):
-            bar.set_postfix_str(step)
-            bar.update(1)
-
+    with Stages("arm-check", quiet=quiet) as on_step:
         report = arm_check(bundle, cpu, precision, data, data_dir, limit, on_step=on_step)
     text = json.dumps(report, indent=2)
     if output:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from swarmedge.cli_errors import CommandGroup
+from swarmedge.cli_errors import Command, CommandGroup
+from swarmedge.errors import InputError
 from swarmedge.limits import FIELD_MAX, MAX_BATCH
 
 BOIDS_MAX = FIELD_MAX["boids"]
@@ -26,12 +27,14 @@ def _train_options(f):
                      help="The model's data set (mnist for boids, imdb for swarmformer; found in $SWARMEDGE_DATA or "
                           "the cache, else downloaded there once) or a folder holding its files, or your own "
                           "labelled .jsonl / folder of class folders [default: the model's data set]."),
-        click.option("--epochs", type=click.IntRange(1, 10_000), default=10, show_default=True),
-        click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), default=32, show_default=True),
+        click.option("--epochs", type=click.IntRange(1, 10_000), default=10, show_default=True,
+                     help="Passes over the training data; the best epoch by validation accuracy is kept."),
+        click.option("--batch-size", type=click.IntRange(1, MAX_BATCH), default=32, show_default=True,
+                     help="Inputs per optimisation step."),
         click.option("--lr", type=click.FloatRange(0, 10, min_open=True), callback=_finite, default=1e-3,
                      show_default=True, help="Peak learning rate (AdamW)."),
         click.option("--weight-decay", type=click.FloatRange(0, 10), callback=_finite, default=0.01,
-                     show_default=True),
+                     show_default=True, help="AdamW's decoupled weight decay."),
         click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
                      help="Seeds init, split and batch order."),
         click.option("--resume", is_flag=True, help="Continue the run whose OUT.resume.pt is beside -o."),
@@ -111,6 +114,66 @@ def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch
         raise SystemExit(130) from None
     click.echo(f"best validation accuracy {result['best_val_accuracy']:.2%}; checkpoint {output}, "
                f"log {side_files(output)[1]}")
+    _say_calibration(output)
+
+
+def _say_calibration(path: Path) -> None:
+    from swarmedge.checkpoint import load_checkpoint
+
+    c = load_checkpoint(path)["metadata"].get("calibration")
+    if c:
+        click.echo(f"probabilities: temperature {c['temperature']:.3f} fitted on {c['fitted_on']}; there, "
+                   f"ECE {c['before']['ece']:.4f} -> {c['after']['ece']:.4f}, "
+                   f"NLL {c['before']['nll']:.4f} -> {c['after']['nll']:.4f}")
+
+
+@click.command(cls=Command)
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--data", help="The data the model was trained on: mnist, imdb, a folder holding them, or your own "
+                             "labelled data [default: the model's data set]. Only its validation split is used.")
+@click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1,
+              show_default=True, help="Share of the training data held out, as in training.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1),
+              help="Seed of the held-out split [default: the seed the model was trained with, else 0].")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="Checkpoint to write, with its temperature (may be MODEL itself).")
+def calibrate(model, data, val_fraction, seed, output):
+    """Fit a temperature to MODEL's probabilities on held-out training data (temperature scaling).
+
+    The predicted classes do not change; the probabilities then mean what they say (a 0.9 is
+    right about 9 times in 10). `swarmedge train` does this by itself at the end; this is for
+    checkpoints trained before, or elsewhere. The test set is never used.
+
+    \b
+    Examples:
+      swarmedge calibrate zoo/boids-5v6/model.pt -o boids-calibrated.pt
+      swarmedge calibrate small.pt --data imdb -o small.pt
+      swarmedge calibrate mine.pt --data reviews.jsonl --seed 3 -o mine.pt
+    """
+    from swarmedge.checkpoint import load_checkpoint, model_file
+    from swarmedge.errors import require_extra
+    from swarmedge.output_paths import check_output_file
+    from swarmedge.training.loop import calibrate_saved
+    from swarmedge.training.setup import load_training_data
+
+    require_extra("torch", "export")
+    check_output_file(output)
+    ckpt = load_checkpoint(model)
+    training = ckpt["metadata"].get("training", {})
+    seed = training.get("seed", 0) if seed is None else seed
+    digits = [int(x) for x in ckpt["labels"]] if all(x.isdigit() for x in ckpt["labels"]) else None
+    dataset = load_training_data(ckpt["model_type"], Path(data) if data else None, digits)
+    if list(dataset.label_names) != list(ckpt["labels"]):
+        raise InputError(f"{dataset.source}'s labels ({', '.join(dataset.label_names)}) are not the model's "
+                         f"({', '.join(ckpt['labels'])}): pass the data it was trained on with --data")
+    held_out = dataset.split(val_fraction, seed)[1]
+    if Path(output).resolve() != model_file(Path(model)).resolve():
+        from swarmedge.atomic import write_bytes
+
+        write_bytes(output, model_file(Path(model)).read_bytes())
+    calibrate_saved(output, held_out, f"the {len(held_out)}-input validation split of {dataset.source} "
+                                      f"(seed {seed})")
+    _say_calibration(output)
 
 
 @train.command("boids")
@@ -119,13 +182,22 @@ def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch
 @click.option("--blocks", type=click.IntRange(1, BOIDS_MAX["blocks"]), default=10, show_default=True,
               help="Steps of the swarm (the exported graph unrolls every one).")
 @click.option("--recurrent/--no-recurrent", default=True, show_default=True, help="One weight-shared block.")
-@click.option("--d-model", type=click.IntRange(3, BOIDS_MAX["d_model"]), default=3, show_default=True)
+@click.option("--d-model", type=click.IntRange(3, BOIDS_MAX["d_model"]), default=3, show_default=True,
+              help="Dimensions of the space the boids fly in (the first 3 are where classes sit).")
 @click.option("--dim-feedforward", type=click.IntRange(1, BOIDS_MAX["dim_feedforward"]), default=512,
-              show_default=True)
+              show_default=True, help="Hidden units of each block's feed-forward layer.")
 @_train_options
 def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, data, epochs, batch_size, lr,
                 weight_decay, seed, resume, threads, output):
-    """Train the boid swarm on MNIST digits (or your own folder of class folders: the classes follow it)."""
+    """Train the boid swarm on MNIST digits (or your own folder of class folders: the classes follow it).
+
+    \b
+    Examples:
+      swarmedge train boids -o digits.pt                             # 5 vs 6, as published
+      swarmedge train boids --digits 3 8 --epochs 15 --lr 5e-3 -o 3v8.pt
+      swarmedge train boids --classes 8 --blocks 2 --no-recurrent -o eight.pt
+      swarmedge train boids --data my_digits/ -o mine.pt             # my_digits/<label>/*.png
+    """
     if digits and classes:
         raise click.UsageError("give --digits or --classes, not both")
     chosen = tuple(range(classes)) if classes else tuple(digits or (5, 6))
@@ -137,10 +209,12 @@ def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, da
 
 
 @train.command("swarmformer")
-@click.option("-c", "--config", "preset", type=click.Choice(["small", "base"]), default="small", show_default=True)
+@click.option("-c", "--config", "preset", type=click.Choice(["small", "base"]), default="small", show_default=True,
+              help="Published size: small (4.3M parameters) or base (6.7M).")
 @click.option("--vocab", type=click.Path(path_type=Path),
               help="Use this vocab.txt [default: learn a WordPiece vocabulary from the training texts].")
-@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
+@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+              help="Share of each target spread over the other classes (regularises over-confidence).")
 @click.option("--token-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
               help="Share of tokens hidden behind [UNK] in each training text (augmentation).")
 @click.option("--truncation", type=click.Choice(["head", "head-tail"]), default="head", show_default=True,
@@ -152,7 +226,15 @@ def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, da
 @_train_options
 def train_swarmformer(preset, vocab, label_smoothing, token_dropout, truncation, init_embeddings, data, epochs,
                       batch_size, lr, weight_decay, seed, resume, threads, output):
-    """Train SwarmFormer on IMDB (or your own labelled texts)."""
+    """Train SwarmFormer on IMDB (or your own labelled texts).
+
+    \b
+    Examples:
+      swarmedge train swarmformer -o small.pt                        # IMDB, Small, 10 epochs
+      swarmedge train swarmformer --config base --epochs 6 --truncation head-tail -o base.pt
+      swarmedge train swarmformer --data reviews.jsonl -o mine.pt    # {"text", "label"} per line
+      swarmedge train swarmformer -o small.pt --resume               # after Ctrl-C
+    """
     from swarmedge.models.swarmformer import PRESETS
 
     _run_training("swarmformer", PRESETS[preset].to_dict(), None, data, None, vocab, epochs, batch_size, lr,

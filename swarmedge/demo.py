@@ -62,9 +62,24 @@ def run_demo(workdir: Path, echo: Callable[[str], None]) -> dict:
             echo(f"digits: {source}")
         echo(f"predictions ({clf.precision}, onnxruntime, no torch in the loop):")
         for text, p in zip(inputs, preds):
-            echo(f"  {p.label:>8}  {p.probability:.2f}  {text[:70]}")
+            echo(f"  {p.label:>8}  {p.probability:.2f}  {_shortened(text)}")
         if not trained:
             echo("  (untrained weights: these labels are chance; train a model or use the zoo)")
         results[name] = {"bundle": str(bundle), "predictions": [p.to_dict() for p in preds]}
         echo("")
+    text_bundle, digit_bundle = (results[n]["bundle"] for n in ("swarmformer-small", "boids-5v6"))
+    echo("next, with your own inputs:")
+    echo(f'  swarmedge run {text_bundle} --text "Your own review here."')
+    echo(f"  swarmedge run {digit_bundle} --image your-digit.png     # a 5 or a 6: photo, scan or drawing")
+    echo(f"  swarmedge profile {text_bundle} --threads 1,2 --per-op   # latency, throughput, slowest operators")
+    echo("  swarmedge --help                                  # every command, each with examples")
     return results
+
+
+def _shortened(text: str, width: int = 70) -> str:
+    """``text`` on one line of at most ``width`` characters, cut at a word boundary with an ellipsis."""
+    flat = " ".join(text.split())
+    if len(flat) <= width:
+        return flat
+    cut = flat[: width - 1].rsplit(" ", 1)[0]
+    return cut + "…"

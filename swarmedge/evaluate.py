@@ -9,11 +9,17 @@ from swarmedge.metrics import classification_report
 
 
 def evaluate_model(model: Path, data: str, data_dir: Path | None = None, precision: str | None = None,
-                   limit: int | None = None, seed: int = 0, batch_size: int = 256) -> dict:
-    """Metrics of ``model`` on the test split of ``data`` (mnist, imdb or your own labelled data)."""
+                   limit: int | None = None, seed: int = 0, batch_size: int = 256,
+                   on_step=lambda stage: None) -> dict:
+    """Metrics of ``model`` on the test split of ``data`` (mnist, imdb or your own labelled data).
+
+    ``on_step(stage)`` is called as each stage starts (reading the data, then every tenth or so
+    of the inputs classified), for progress.
+    """
     model = Path(model)
     is_bundle = model.is_dir() and (model / "manifest.json").is_file()
     notes: list[str] = []
+    on_step(f"read {data}")
     if is_bundle:
         from swarmedge.manifest import read_manifest
         from swarmedge.runtimes import Classifier
@@ -21,27 +27,52 @@ def evaluate_model(model: Path, data: str, data_dir: Path | None = None, precisi
         manifest = read_manifest(model)
         ds = load_test_set(data, manifest["labels"], data_dir, limit, seed, manifest["preprocessing"]["kind"])
         clf = Classifier(model, precision=precision, batch_size=batch_size)
-        preds = clf.classify_texts(ds.inputs) if ds.kind == "text" else clf.classify_images(ds.inputs)
+        classify = clf.classify_texts if ds.kind == "text" else clf.classify_images
+        preds = []
+        for start, stop in _chunks(len(ds.labels)):  # scores do not depend on the chunking (batch-invariant)
+            on_step(f"classify {start:,}-{stop:,} of {len(ds.labels):,} inputs")
+            preds += classify(ds.inputs[start:stop])
         scores, engine = np.array([p.scores for p in preds], dtype=np.float32), f"onnxruntime {clf.precision}"
         if clf.precision == "int8" and (manifest.get("quantization") or {}).get("quantized_matmuls") == 0:
             engine += " (nothing quantized: the fp32 computation)"
+        temperature = (manifest.get("calibration") or {}).get("temperature")
     else:
         from swarmedge.checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(model, notices=notes)  # what reading its layout converted
         ds = load_test_set(data, ckpt["labels"], data_dir, limit, seed, ckpt["preprocessing"]["kind"])
-        scores, engine = _torch_scores(ckpt, ds, batch_size), "pytorch fp32"
+        on_step(f"classify {len(ds.labels):,} inputs with PyTorch")
+        scores, engine = torch_scores(ckpt, ds, batch_size), "pytorch fp32"
+        temperature = (ckpt["metadata"].get("calibration") or {}).get("temperature")
     predicted = scores.argmax(1)
     report = classification_report(ds.labels, predicted, ds.label_names)
     report.update(model=str(model), engine=engine, data=ds.source, predictions=predicted.tolist(),
                   scores=scores.tolist(), notes=[*notes, *ds.notes])
+    report["calibration"] = _calibration(scores, ds.labels, temperature)
     return report
+
+
+def _calibration(scores: np.ndarray, labels: np.ndarray, temperature: float | None) -> dict:
+    """How well the probabilities the model reports match its accuracy here (ECE, NLL), and
+    which probabilities those are: temperature-scaled, or the plain softmax."""
+    from swarmedge.calibration import calibration_figures
+
+    out = calibration_figures(scores, labels, temperature or 1.0)
+    out["probabilities"] = (f"temperature-scaled (T = {temperature:.3f})" if temperature
+                            else "plain softmax (no temperature fitted: swarmedge calibrate adds one)")
+    return out
 
 
 # What each kind of model reads, and where to find such data (for the mismatch error).
 _READS = {"text": ("texts", "--data imdb, or a .jsonl of {\"text\", \"label\"} records"),
           "images": ("digit images", "--data mnist, or a folder with one sub-folder of images per label")}
 _BUILTIN_KIND = {"mnist": "images", "imdb": "text"}
+
+
+def _chunks(n: int, parts: int = 10, smallest: int = 512) -> list[tuple[int, int]]:
+    """About ``parts`` (start, stop) slices of ``n`` inputs, none under ``smallest``: progress steps."""
+    size = max(smallest, -(-n // parts))
+    return [(s, min(s + size, n)) for s in range(0, n, size)] or [(0, 0)]
 
 
 def load_test_set(data: str, labels: list[str], data_dir: Path | None = None, limit: int | None = None,
@@ -106,7 +137,8 @@ def align_labels(ds, labels: list[str]):
                    [*ds.notes, *([how] if how else [])])
 
 
-def _torch_scores(ckpt: dict, ds, batch_size: int) -> np.ndarray:
+def torch_scores(ckpt: dict, ds, batch_size: int = 256) -> np.ndarray:
+    """(N, C) float32 class scores of ``ds``'s inputs from the checkpoint's PyTorch model."""
     import torch
 
     from swarmedge.checkpoint import build_model

@@ -43,6 +43,11 @@ def format_report(report: dict) -> str:
     absent = [n for n in report["labels"] if n not in report["per_class"]]
     if absent:
         lines.append(f"classes absent from the data (left out of the macro averages): {', '.join(absent)}")
+    c = report.get("calibration")
+    if c:
+        wrong = c["mean_confidence_when_wrong"]
+        lines.append(f"probabilities: {c['probabilities']}; ECE {c['ece']:.4f} (10 bins), NLL {c['nll']:.4f}"
+                     + (f", mean confidence when wrong {wrong:.3f}" if wrong is not None else ""))
     lines.append("per class:" + "".join(f"  {n} precision {c['precision']:.3f} recall {c['recall']:.3f} "
                                         f"F1 {c['f1']:.3f} ({c['support']})" for n, c in report["per_class"].items()))
     width = max(len(n) for n in report["labels"]) + 2

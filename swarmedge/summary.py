@@ -57,6 +57,9 @@ def bundle_summary(path, manifest: dict) -> str:
             lines.append(f"            {q['quantized_matmuls']} of {q['matmuls']} MatMuls in int8")
         if kept:
             lines.append(f"            {len(kept)} narrow MatMuls kept float ({q['kept_float']['why']})")
+    c = manifest.get("calibration")
+    lines.append(f"calibration temperature {c['temperature']:.3f} (fitted on {c.get('fitted_on', '?')})" if c else
+                 "calibration none: probabilities are the plain softmax (swarmedge calibrate MODEL fits a temperature)")
     if q:
         a = manifest["int8_vs_fp32"]
         lines.append(f"int8 vs fp32 top-1 agreement {a['top1_agreement']:.1%} on {a['inputs']} inputs "

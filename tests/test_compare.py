@@ -133,7 +133,7 @@ def profile_report(boids_bundle) -> dict:
             return False
         return 0.25 if isinstance(value, float) else value
 
-    report = steady(profile_bundle(boids_bundle, threads=(1, 2), warmup=0, repeat=2, progress=False))
+    report = steady(profile_bundle(boids_bundle, threads=(1, 2), warmup=0, repeat=2))
     return {**report, "bundle": "digits.bundle"}
 
 

@@ -201,3 +201,65 @@ def test_replacing_a_bundle_is_said_and_no_overwrite_refuses(bare, tiny_boids_ck
     note = [x for x in again.stderr.splitlines() if x.startswith("swarmedge: note: replaced")]
     assert len(note) == 1 and "it held fp32 only of boids.pt, exported" in note[0]
     assert "replaced" not in again.stdout  # the summary on stdout stays the summary
+
+
+def _commands(group, path=()):
+    import click
+
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+def test_every_command_has_examples_and_every_option_help():
+    # Finding 6: train boids/swarmformer had no examples; --json, --quantize, --warmup, --repeat,
+    # --latency-inputs and more had no help text.
+    import click
+
+    missing = [f"{' '.join(path)}: examples" for path, c in _commands(cli) if "Examples:" not in (c.help or "")]
+    missing += [f"{' '.join(path)} {p.opts[0]}" for path, c in _commands(cli) for p in c.params
+                if isinstance(p, click.Option) and not p.help]
+    assert missing == []
+
+
+def test_optimum_names_are_primary_and_the_old_ones_still_work(tiny_boids_ckpt, tiny_text_ckpt, tmp_path):
+    # Finding 6: optimum-cli's --atol, onnxruntime's calibration method and QuantType, per-channel
+    # and reduce-range switches; --tolerance and --method kept as aliases.
+    import json
+
+    help_text = CliRunner().invoke(cli, ["export", "--help"]).output
+    for flag in ("--atol, --tolerance", "--calibration-method, --method", "--per-channel / --per-tensor",
+                 "--reduce-range / --no-reduce-range", "--weight-type"):
+        assert flag in help_text, flag
+    old = CliRunner().invoke(cli, ["export", str(tiny_boids_ckpt), "-o", str(tmp_path / "a.bundle"),
+                                   "--tolerance", "1e-3", "--quantize", "none"])
+    assert old.exit_code == 0, old.output
+    assert json.loads((tmp_path / "a.bundle" / "manifest.json").read_text())["parity"]["tolerance"] == 1e-3
+    out = tmp_path / "t.bundle"
+    result = CliRunner().invoke(cli, ["export", str(tiny_text_ckpt), "-o", str(out), "--target", "x86-vnni",
+                                      "--per-tensor", "--reduce-range", "--weight-type", "int8"])
+    assert result.exit_code == 0, result.output
+    target = json.loads((out / "manifest.json").read_text())["quantization"]["target"]
+    assert (target["per_channel"], target["reduce_range"], target["weight_type"]) == (False, True, "s8")
+    assert target["reasons"]["per_channel"].startswith("asked for on the command line (--per-tensor)")
+    assert target["reasons"]["weight_type"] == ("asked for on the command line (--weight-type int8); the x86-vnni "
+                                                "preset's choice: s8")
+
+
+def test_demo_ends_with_what_to_try_next_and_cuts_texts_at_words(data_dir, tmp_path, monkeypatch):
+    # Finding 7: the demo never said what to try next and cut texts mid-word.
+    from swarmedge.demo import TEXTS, _shortened, run_demo
+
+    monkeypatch.setenv("SWARMEDGE_DATA", str(data_dir))
+    lines: list[str] = []
+    results = run_demo(tmp_path / "demo", lines.append)
+    tail = lines[lines.index("next, with your own inputs:"):]
+    assert f"swarmedge run {results['swarmformer-small']['bundle']} --text" in tail[1]
+    assert f"swarmedge run {results['boids-5v6']['bundle']} --image" in tail[2]
+    for text in TEXTS:
+        short = _shortened(text)
+        assert len(short) <= 70 and any(f"  {short}" in x for x in lines)
+        if short != text:  # cut: only whole words, then an ellipsis
+            assert short.endswith("…") and text.startswith(short[:-1]) and text[len(short) - 1] == " "

@@ -358,5 +358,5 @@ def test_python_api_precisions(boids_bundle, reliability):
             Classifier(boids_bundle, precision=bad)
         reliability["limits"]["refused in one line"] += 1
     with pytest.raises(InputError, match="'int4' is not one of int8, fp32"):
-        profile_bundle(boids_bundle, ["int8", "int4"], repeat=1, warmup=0, progress=False)
+        profile_bundle(boids_bundle, ["int8", "int4"], repeat=1, warmup=0)
     reliability["limits"]["refused in one line"] += 1

@@ -41,6 +41,10 @@ def test_training_is_seeded_logged_and_keeps_the_best(data_dir, tmp_path):
     best = max(r["val_accuracy"] for r in log)
     assert a["metadata"]["training"]["val_accuracy"] == best
     assert a["metadata"]["training"]["val_samples"] == round(0.1 * len(ds))
+    # the best epoch's probabilities come calibrated on the same validation split
+    cal = a["metadata"]["calibration"]
+    assert cal["temperature"] > 0 and cal["fitted_on"].startswith(f"the {round(0.1 * len(ds))}-input validation")
+    assert cal["after"]["nll"] <= cal["before"]["nll"]
 
 
 def test_text_training_on_own_data(tmp_path, tiny_vocab):

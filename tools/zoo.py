@@ -44,7 +44,18 @@ def card(zoo_name: str, result: dict, ckpt: dict, size: int) -> str:
 
 ONNX sizes: {', '.join(f'{k} {v / 2**20:.2f} MB' for k, v in result['onnx_bytes'].items())}.
 Reproduce: `python tools/reproduce.py --only {result['name']}`.
-"""
+{probabilities(ckpt)}"""
+
+
+def probabilities(ckpt: dict) -> str:
+    """The card's calibration paragraph: the temperature and its held-out figures (the test-set
+    figures come from `swarmedge eval MODEL --data ...`, which reports ECE and NLL)."""
+    c = ckpt["metadata"].get("calibration")
+    if not c:
+        return "\nProbabilities: the plain softmax (no temperature fitted; `swarmedge calibrate` fits one).\n"
+    return (f"\nProbabilities: temperature scaling, T = {c['temperature']:.3f}, fitted on {c['fitted_on']}; "
+            f"there ECE {c['before']['ece']:.4f} -> {c['after']['ece']:.4f} and NLL {c['before']['nll']:.4f} -> "
+            f"{c['after']['nll']:.4f}.\n")
 
 
 def main() -> None:

@@ -138,7 +138,23 @@ def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: boo
         except KeyboardInterrupt:
             _save_resume(resume_path, model, optimizer, schedule, state, config, checkpoint)
             raise
+    if Path(out).is_file():  # the best epoch's probabilities, calibrated on the same validation split
+        calibrate_saved(out, val_ds, f"the {len(val_ds)}-input validation split of {dataset.source} "
+                                     f"(seed {config.seed})")
     return {**row, "best_val_accuracy": state["best"]}
+
+
+def calibrate_saved(path: Path, held_out, source: str) -> dict:
+    """Fit a temperature for the checkpoint at ``path`` on ``held_out`` (a Dataset, never the
+    test set) and write it back into the checkpoint; return the calibration record."""
+    from swarmedge.calibration import with_temperature
+    from swarmedge.checkpoint import load_checkpoint
+    from swarmedge.evaluate import torch_scores
+
+    checkpoint = load_checkpoint(path)
+    calibrated = with_temperature(checkpoint, torch_scores(checkpoint, held_out), held_out.labels, source)
+    save_checkpoint(calibrated, path)
+    return calibrated["metadata"]["calibration"]
 
 
 @torch.no_grad()
