@@ -3,6 +3,7 @@
 Errors raised here reach the top-level group in cli.py, which prints them as one line.
 """
 
+import sys
 from pathlib import Path
 
 import click
@@ -10,6 +11,7 @@ import click
 from swarmedge.cli_errors import Command, CommandGroup
 from swarmedge.errors import InputError
 from swarmedge.limits import FIELD_MAX, MAX_BATCH
+from swarmedge.progress import QUIET_HELP, Stages
 
 BOIDS_MAX = FIELD_MAX["boids"]
 
@@ -42,6 +44,7 @@ def _train_options(f):
                      help="torch threads [default: all cores; more than the cores this process may use are "
                           "capped at that number, with a note]."),
         click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Best checkpoint (.pt)."),
+        click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP),
     ]):
         f = option(f)
     return f
@@ -62,7 +65,7 @@ def train():
 
 def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch_size, lr, weight_decay, seed,
                   resume, threads, output, label_smoothing=0.0, token_dropout=0.0, truncation="head",
-                  init_embeddings="random", asked=None):
+                  init_embeddings="random", asked=None, quiet=False):
     from swarmedge.errors import require_extra
 
     require_extra("torch", "export")
@@ -107,7 +110,10 @@ def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch
                    f"{row['seconds']:.0f}s{mark}")
 
     try:
-        result = run(ckpt, dataset, output, cfg, resume=resume, on_epoch=on_epoch, threads=threads)
+        # a terminal has the loop's own bar; elsewhere a line every tenth of an epoch
+        with Stages("train", quiet=quiet or sys.stderr is None or sys.stderr.isatty()) as on_step:
+            result = run(ckpt, dataset, output, cfg, resume=resume, on_epoch=on_epoch, threads=threads,
+                         progress=not quiet, on_step=on_step)
     except KeyboardInterrupt:
         click.echo(f"swarmedge: interrupted; resume with the same command and --resume "
                    f"(state in {side_files(output)[0]})", err=True)
@@ -188,7 +194,7 @@ def calibrate(model, data, val_fraction, seed, output):
               show_default=True, help="Hidden units of each block's feed-forward layer.")
 @_train_options
 def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, data, epochs, batch_size, lr,
-                weight_decay, seed, resume, threads, output):
+                weight_decay, seed, resume, threads, output, quiet):
     """Train the boid swarm on MNIST digits (or your own folder of class folders: the classes follow it).
 
     \b
@@ -205,7 +211,7 @@ def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, da
               "dim_feedforward": dim_feedforward}
     asked = ("--digits", tuple(digits)) if digits else ("--classes", chosen) if classes else None
     _run_training("boids", config, None, data, chosen, None, epochs, batch_size, lr, weight_decay, seed, resume,
-                  threads, output, asked=asked)
+                  threads, output, asked=asked, quiet=quiet)
 
 
 @train.command("swarmformer")
@@ -225,7 +231,7 @@ def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, da
                    "(PPMI + SVD, no labels, about a minute).")
 @_train_options
 def train_swarmformer(preset, vocab, label_smoothing, token_dropout, truncation, init_embeddings, data, epochs,
-                      batch_size, lr, weight_decay, seed, resume, threads, output):
+                      batch_size, lr, weight_decay, seed, resume, threads, output, quiet):
     """Train SwarmFormer on IMDB (or your own labelled texts).
 
     \b
@@ -239,4 +245,4 @@ def train_swarmformer(preset, vocab, label_smoothing, token_dropout, truncation,
 
     _run_training("swarmformer", PRESETS[preset].to_dict(), None, data, None, vocab, epochs, batch_size, lr,
                   weight_decay, seed, resume, threads, output, label_smoothing, token_dropout, truncation,
-                  init_embeddings)
+                  init_embeddings, quiet=quiet)

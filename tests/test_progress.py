@@ -62,3 +62,23 @@ def test_export_and_profile_say_their_stages(tiny_boids_ckpt, tmp_path, monkeypa
     assert prof.exit_code == 0, prof.output
     assert len(json.loads(prof.stdout)["configs"]) == 4
     assert "swarmedge: profile: int8, 1 thread, batch 2, length 150 (4 of 4)" in prof.stderr.splitlines()
+
+
+def test_train_says_where_it_is_every_tenth_of_an_epoch(data_dir, tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    monkeypatch.setattr(progress, "QUIET_FOR_S", 0.0)
+    z = np.load(data_dir / "mnist.npz")
+    for digit in (5, 6):
+        (tmp_path / "digits" / str(digit)).mkdir(parents=True)
+        for i, img in enumerate(z["x_train"][z["y_train"] == digit][:20]):
+            Image.fromarray(img).save(tmp_path / "digits" / str(digit) / f"{i}.png")
+    args = ["train", "boids", "--data", str(tmp_path / "digits"), "--blocks", "1", "--dim-feedforward", "16",
+            "--epochs", "1", "--batch-size", "2", "-o", str(tmp_path / "m.pt")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    lines = [x for x in result.stderr.splitlines() if x.startswith("swarmedge: train: epoch 1/1: batch ")]
+    assert 5 <= len(lines) <= 10 and lines[-1].startswith("swarmedge: train: epoch 1/1: batch 18 of 18, loss ")
+    quiet = CliRunner().invoke(cli, [*args[:-2], "-q", "-o", str(tmp_path / "q.pt")])
+    assert quiet.exit_code == 0 and "swarmedge: train:" not in quiet.stderr

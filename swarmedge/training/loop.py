@@ -45,8 +45,11 @@ def side_files(out: Path) -> tuple[Path, Path]:
 
 def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: bool = False,
           on_epoch: Callable[[dict], None] = lambda row: None, progress: bool = True,
-          threads: int | None = None) -> dict:
+          threads: int | None = None, on_step: Callable[[str], None] = lambda stage: None) -> dict:
     """Train ``checkpoint``'s model on ``dataset``; return the last epoch's log row.
+
+    ``progress``: a tqdm bar on a terminal; ``on_step(stage)`` is also told every tenth of an
+    epoch (for progress lines where there is no terminal).
 
     Refused in one line (``InputError``/``CheckpointError``) before any work: data of the other
     kind, fewer than 2 classes, labels mixing names and integers, too few inputs for the
@@ -122,6 +125,9 @@ def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: boo
                     state["step"] = step + 1
                     bar.update(1)
                     bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+                    if (step + 1) % -(-len(batches) // 10) == 0 or step + 1 == len(batches):
+                        on_step(f"epoch {epoch + 1}/{config.epochs}: batch {step + 1:,} of {len(batches):,}, "
+                                f"loss {np.mean(losses[-50:]):.4f}")
                 bar.close()
                 accuracy = evaluate(task, x_val, y_val, config.batch_size * 4)
                 row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else None,
