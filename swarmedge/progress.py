@@ -4,10 +4,12 @@ A job that runs for minutes must show that it is alive wherever it runs: a termi
 tqdm bar that redraws in place; a log file, a pipe or CI gets one line per stage
 (``swarmedge: eval: classify 5,000 of 25,000 inputs``), because a bar redrawn with carriage
 returns is unreadable there. Those lines start once the command has run for ``QUIET_FOR_S``:
-a command that is done (or refused) sooner says nothing but its result. ``--quiet`` silences
-both. Never on stdout, where results and ``--json`` go.
+a command that is done (or refused) sooner says nothing but its result. ``--quiet``, or the
+environment variable ``SWARMEDGE_QUIET=1`` (for scripts and CI logs), silences both. Never on
+stdout, where results and ``--json`` go.
 """
 
+import os
 import sys
 import threading
 import time
@@ -25,6 +27,7 @@ class Stages:
     """
 
     def __init__(self, command: str, total: int | None = None, quiet: bool = False, unit: str = "step"):
+        quiet = quiet or os.environ.get("SWARMEDGE_QUIET", "") not in ("", "0")
         self.command, self.quiet = command, quiet
         terminal = not quiet and sys.stderr is not None and sys.stderr.isatty()
         self._bar, self._timer, self._lock = None, None, threading.Lock()
@@ -70,4 +73,4 @@ class Stages:
         return False
 
 
-QUIET_HELP = "No progress on stderr (a bar on a terminal, one line per stage otherwise)."
+QUIET_HELP = "No progress on stderr (a bar on a terminal, one line per stage otherwise); also SWARMEDGE_QUIET=1."

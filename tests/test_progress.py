@@ -12,6 +12,11 @@ from swarmedge.cli import cli
 from swarmedge.progress import Stages
 
 
+@pytest.fixture(autouse=True)
+def progress_on(monkeypatch):
+    monkeypatch.delenv("SWARMEDGE_QUIET", raising=False)  # conftest quiets every other test
+
+
 def test_lines_start_once_the_command_has_run_a_while(monkeypatch, capsys):
     monkeypatch.setattr(progress, "QUIET_FOR_S", 0.3)
     with Stages("eval") as on_step:
@@ -25,9 +30,12 @@ def test_lines_start_once_the_command_has_run_a_while(monkeypatch, capsys):
     assert capsys.readouterr() == ("", "")  # nothing after the end, nothing on stdout
 
 
-def test_quiet_says_nothing(monkeypatch, capsys):
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_quiet_says_nothing(monkeypatch, capsys, how):
     monkeypatch.setattr(progress, "QUIET_FOR_S", 0.0)
-    with Stages("eval", quiet=True) as on_step:
+    if how == "env":
+        monkeypatch.setenv("SWARMEDGE_QUIET", "1")
+    with Stages("eval", quiet=how == "flag") as on_step:
         on_step("read mnist")
         time.sleep(0.05)
     assert capsys.readouterr() == ("", "")
