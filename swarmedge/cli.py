@@ -176,8 +176,8 @@ def init(model_type, preset, sets, vocab, seed, output):
               help="ONNX opset: the dynamo exporter's and onnxruntime's common range.")
 @click.option("--atol", "--tolerance", "tolerance", type=click.FloatRange(0, 1, min_open=True), callback=finite,
               default=1e-4, show_default=True,
-              help="Absolute tolerance of the ONNX-vs-PyTorch check, as optimum-cli's --atol: each output may "
-                   "differ by this plus 0.0001 x its largest |PyTorch value|.")
+              help="Absolute tolerance of the ONNX-vs-PyTorch check (optimum-cli's --atol). Allowed |ONNX - "
+                   "PyTorch| for each output: this plus 0.0001 x that output's largest |PyTorch value|.")
 @click.option("--allow-mismatch", is_flag=True,
               help="Keep the bundle even if parity fails or int8 agrees with fp32 on under 90% of inputs "
                    "(recorded in the manifest).")

@@ -143,7 +143,8 @@ def _say_calibration(path: Path) -> None:
               help="Seed of the held-out split [default: the seed the model was trained with, else 0].")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Checkpoint to write, with its temperature (may be MODEL itself).")
-def calibrate(model, data, val_fraction, seed, output):
+@click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
+def calibrate(model, data, val_fraction, seed, output, quiet):
     """Fit a temperature to MODEL's probabilities on held-out training data (temperature scaling).
 
     The predicted classes do not change; the probabilities then mean what they say (a 0.9 is
@@ -168,17 +169,18 @@ def calibrate(model, data, val_fraction, seed, output):
     training = ckpt["metadata"].get("training", {})
     seed = training.get("seed", 0) if seed is None else seed
     digits = [int(x) for x in ckpt["labels"]] if all(x.isdigit() for x in ckpt["labels"]) else None
-    dataset = load_training_data(ckpt["model_type"], Path(data) if data else None, digits)
-    if list(dataset.label_names) != list(ckpt["labels"]):
-        raise InputError(f"{dataset.source}'s labels ({', '.join(dataset.label_names)}) are not the model's "
-                         f"({', '.join(ckpt['labels'])}): pass the data it was trained on with --data")
-    held_out = dataset.split(val_fraction, seed)[1]
-    if Path(output).resolve() != model_file(Path(model)).resolve():
-        from swarmedge.atomic import write_bytes
-
-        write_bytes(output, model_file(Path(model)).read_bytes())
-    calibrate_saved(output, held_out, f"the {len(held_out)}-input validation split of {dataset.source} "
-                                      f"(seed {seed})")
+    with Stages("calibrate", quiet=quiet) as on_step:
+        on_step("read the training data")
+        dataset = load_training_data(ckpt["model_type"], Path(data) if data else None, digits,
+                                     reads=f"this {ckpt['model_type']} model was trained on")
+        if list(dataset.label_names) != list(ckpt["labels"]):
+            raise InputError(f"{dataset.source}'s labels ({', '.join(dataset.label_names)}) are not the model's "
+                             f"({', '.join(ckpt['labels'])}): pass the data it was trained on with --data")
+        held_out = dataset.split(val_fraction, seed)[1]
+        # written once, atomically, at the end: an interrupted or failed fit leaves -o as it was
+        calibrate_saved(model_file(Path(model)), held_out,
+                        f"the {len(held_out)}-input validation split of {dataset.source} (seed {seed})",
+                        out=output, on_step=on_step)
     _say_calibration(output)
 
 

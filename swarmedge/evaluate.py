@@ -39,6 +39,9 @@ def evaluate_model(model: Path, data: str, data_dir: Path | None = None, precisi
     else:
         from swarmedge.checkpoint import load_checkpoint
 
+        if precision is not None and precision.strip().lower() != "fp32":
+            raise InputError(f"--precision {precision} applies to bundles; {model} is a checkpoint, evaluated with "
+                             f"PyTorch in fp32: export it (swarmedge export {model}) and evaluate the bundle")
         ckpt = load_checkpoint(model, notices=notes)  # what reading its layout converted
         ds = load_test_set(data, ckpt["labels"], data_dir, limit, seed, ckpt["preprocessing"]["kind"])
         on_step(f"classify {len(ds.labels):,} inputs with PyTorch")

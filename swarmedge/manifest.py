@@ -55,6 +55,9 @@ def read_manifest(bundle: Path) -> dict:
         raise BundleError(f"{bundle} is a file, not a bundle directory (create one with: swarmedge export)")
     path = bundle / MANIFEST
     if not path.exists() and not path.is_symlink():
+        if any((bundle / name).is_file() for name in ("model.pt", "model.safetensors")):  # a model folder
+            raise BundleError(f"{bundle} is a model folder, not a bundle: export it first "
+                              f"(swarmedge export {bundle}) and use the bundle it writes")
         raise BundleError(f"{bundle} has no {MANIFEST}: not a swarmedge bundle, or an incomplete copy; export it again")
     manifest = _parse(read_capped(path, MAX_MANIFEST_BYTES, MANIFEST), path)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:

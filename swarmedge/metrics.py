@@ -37,7 +37,8 @@ def classification_report(labels: np.ndarray, predictions: np.ndarray, label_nam
 
 
 def format_report(report: dict) -> str:
-    lines = [f"accuracy {report['accuracy']:.2%} on {report['samples']} samples   "
+    lines = [f"{report['model']} with {report['engine']} on {report['data']}"] if "engine" in report else []
+    lines += [f"accuracy {report['accuracy']:.2%} on {report['samples']} samples   "
              f"macro precision {report['macro_precision']:.3f}  recall {report['macro_recall']:.3f}  "
              f"F1 {report['macro_f1']:.3f}"]
     absent = [n for n in report["labels"] if n not in report["per_class"]]

@@ -54,7 +54,9 @@ def bundle_summary(path, manifest: dict) -> str:
                      f"{', 7-bit weights' if q['target']['reduce_range'] else ''}")
         kept = (q.get("kept_float") or {}).get("nodes", [])
         if q.get("quantized_matmuls") is not None:
-            lines.append(f"            {q['quantized_matmuls']} of {q['matmuls']} MatMuls in int8")
+            others = q["matmuls"] - q["quantized_matmuls"] - len(kept)  # no constant weight to quantize
+            lines.append(f"            {q['quantized_matmuls']} of {q['matmuls']} MatMuls in int8"
+                         + (f"; {others} multiply two activations (attention) and stay float" if others > 0 else ""))
         if kept:
             lines.append(f"            {len(kept)} narrow MatMuls kept float ({q['kept_float']['why']})")
     c = manifest.get("calibration")

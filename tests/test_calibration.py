@@ -82,5 +82,24 @@ def test_calibrate_refuses_data_the_model_was_not_trained_on(tiny_boids_ckpt, da
     monkeypatch.setenv("SWARMEDGE_DATA", str(data_dir))
     args = ["calibrate", str(tiny_boids_ckpt), "--data", "imdb", "-o", str(tmp_path / "x.pt")]
     result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 2 and "learns from digit images" in result.stderr
+    assert result.exit_code == 2 and result.stderr.strip().splitlines() == [
+        "swarmedge: error: imdb holds texts, but this boids model was trained on digit images: pass --data a "
+        "folder with one sub-folder of images per label (e.g. digits/5/a.png), or no --data for MNIST"]
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_a_failed_fit_leaves_the_output_as_it_was(tiny_boids_ckpt, data_dir, tmp_path, monkeypatch):
+    # found by a newcomer: calibrate copied MODEL to -o first, so Ctrl-C left an uncalibrated copy
+    from swarmedge import evaluate
+
+    def broken(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setenv("SWARMEDGE_DATA", str(data_dir))
+    monkeypatch.setattr(evaluate, "torch_scores", broken)
+    out = tmp_path / "x.pt"
+    result = CliRunner().invoke(cli, ["calibrate", str(tiny_boids_ckpt), "-o", str(out)])
+    assert result.exit_code == 130 and not out.exists() and list(tmp_path.iterdir()) == []
+    out.write_bytes(b"an earlier file")
+    assert CliRunner().invoke(cli, ["calibrate", str(tiny_boids_ckpt), "-o", str(out)]).exit_code == 130
+    assert out.read_bytes() == b"an earlier file"

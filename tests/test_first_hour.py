@@ -139,7 +139,7 @@ def test_zoo_folders_are_models_and_export_writes_here(bare, data_dir, monkeypat
     from_file = CliRunner().invoke(cli, ["export", str(zoo / "model.pt"), "-o", "again.bundle"])
     assert from_file.exit_code == 0, from_file.output
     ev = CliRunner().invoke(cli, ["eval", str(zoo), "--data", "mnist", "--limit", "20"])
-    assert ev.exit_code == 0 and ev.stdout.startswith("accuracy"), ev.output
+    assert ev.exit_code == 0 and ev.stdout.splitlines()[1].startswith("accuracy"), ev.output
 
 
 @pytest.mark.parametrize("content", ["empty", "bundle"])
@@ -263,3 +263,47 @@ def test_demo_ends_with_what_to_try_next_and_cuts_texts_at_words(data_dir, tmp_p
         assert len(short) <= 70 and any(f"  {short}" in x for x in lines)
         if short != text:  # cut: only whole words, then an ellipsis
             assert short.endswith("…") and text.startswith(short[:-1]) and text[len(short) - 1] == " "
+
+
+def test_eval_says_what_it_evaluated_and_refuses_a_precision_it_cannot_honour(zoo_boids_bundle, data_dir,
+                                                                              monkeypatch):
+    # found by a newcomer: the text report never said engine or data, and `eval x.pt --precision
+    # int8` silently evaluated PyTorch fp32
+    monkeypatch.setenv("SWARMEDGE_DATA", str(data_dir))
+    ev = CliRunner().invoke(cli, ["eval", str(zoo_boids_bundle), "--data", "mnist", "--limit", "20"])
+    assert ev.stdout.splitlines()[0] == (f"{zoo_boids_bundle} with onnxruntime int8 (nothing quantized: the fp32 "
+                                         "computation) on MNIST test")
+    ckpt = ZOO / "boids-5v6" / "model.pt"
+    bad = CliRunner().invoke(cli, ["eval", str(ckpt), "--data", "mnist", "--precision", "int8"])
+    assert bad.exit_code == 2 and bad.stderr.strip().splitlines() == [
+        f"swarmedge: error: --precision int8 applies to bundles; {ckpt} is a checkpoint, evaluated with PyTorch "
+        f"in fp32: export it (swarmedge export {ckpt}) and evaluate the bundle"]
+
+
+@pytest.mark.parametrize("where", ["--data-dir", "SWARMEDGE_DATA"])
+def test_a_data_folder_that_does_not_exist_is_one_line_not_a_download(bare, zoo_boids_bundle, monkeypatch, where):
+    # found by a newcomer: a typo in the folder was skipped, and a download started
+    missing = bare / "nonexist"
+    args = ["eval", str(zoo_boids_bundle), "--data", "mnist"]
+    if where == "--data-dir":
+        args += ["--data-dir", str(missing)]
+        expected = (f"swarmedge: error: data folder {missing} does not exist: check the path given with "
+                    "--data/--data-dir")
+    else:
+        monkeypatch.setenv("SWARMEDGE_DATA", str(missing))
+        expected = (f"swarmedge: error: SWARMEDGE_DATA={missing} is not a folder: point it at the folder holding "
+                    "the data, or unset it")
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and result.stderr.strip().splitlines() == [expected]
+    assert not (bare / "cache").exists()
+
+
+def test_a_model_folder_given_as_a_bundle_says_export_it_first(tmp_path):
+    # found by a newcomer: `run zoo/boids-5v6` said "an incomplete copy; export it again"
+    image = tmp_path / "x.png"
+    image.write_bytes(b"")
+    folder = ZOO / "boids-5v6"
+    result = CliRunner().invoke(cli, ["run", str(folder), "--image", str(image)])
+    assert result.exit_code == 2 and result.stderr.strip().splitlines() == [
+        f"swarmedge: error: {folder} is a model folder, not a bundle: export it first (swarmedge export {folder}) "
+        "and use the bundle it writes"]

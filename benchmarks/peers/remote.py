@@ -142,6 +142,8 @@ def build_all(peer: Peer, sources: dict, calibration: list[dict], out_dir: Path,
 
 
 def _size(path: Path) -> int:
+    """Bytes of the model: a folder's files, or every file named like the artifact beside it
+    (OpenVINO's model.xml is nothing without its model.bin)."""
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size
+    return sum(p.stat().st_size for p in path.parent.glob(f"{path.stem}.*") if p.is_file())

@@ -89,10 +89,20 @@ def cache_dir() -> Path:
 
 
 def search_dirs(data: Path | None = None) -> list[Path]:
-    """The directories searched, in order: --data, $SWARMEDGE_DATA, the cache."""
+    """The directories searched, in order: --data, $SWARMEDGE_DATA, the cache.
+
+    A --data folder or $SWARMEDGE_DATA that does not exist is an InputError (one line): a typo
+    there must not turn into a silent download.
+    """
     dirs = [Path(data)] if data else []
+    if data and not Path(data).exists():
+        raise InputError(f"data folder {data} does not exist: check the path given with --data/--data-dir")
     if os.environ.get("SWARMEDGE_DATA"):
-        dirs.append(Path(os.environ["SWARMEDGE_DATA"]))
+        env = Path(os.environ["SWARMEDGE_DATA"])
+        if not env.is_dir():
+            raise InputError(f"SWARMEDGE_DATA={env} is not a folder: point it at the folder holding the data, "
+                             "or unset it")
+        dirs.append(env)
     dirs.append(cache_dir())
     return dirs
 

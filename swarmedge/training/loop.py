@@ -150,16 +150,21 @@ def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: boo
     return {**row, "best_val_accuracy": state["best"]}
 
 
-def calibrate_saved(path: Path, held_out, source: str) -> dict:
+def calibrate_saved(path: Path, held_out, source: str, out: Path | None = None,
+                    on_step: Callable[[str], None] = lambda stage: None) -> dict:
     """Fit a temperature for the checkpoint at ``path`` on ``held_out`` (a Dataset, never the
-    test set) and write it back into the checkpoint; return the calibration record."""
+    test set) and write the checkpoint with it to ``out`` (default: ``path`` itself), once and
+    atomically at the end; return the calibration record."""
     from swarmedge.calibration import with_temperature
     from swarmedge.checkpoint import load_checkpoint
     from swarmedge.evaluate import torch_scores
 
     checkpoint = load_checkpoint(path)
-    calibrated = with_temperature(checkpoint, torch_scores(checkpoint, held_out), held_out.labels, source)
-    save_checkpoint(calibrated, path)
+    on_step(f"score {len(held_out):,} held-out inputs")
+    scores = torch_scores(checkpoint, held_out)
+    on_step("fit the temperature")
+    calibrated = with_temperature(checkpoint, scores, held_out.labels, source)
+    save_checkpoint(calibrated, path if out is None else out)
     return calibrated["metadata"]["calibration"]
 
 

@@ -12,31 +12,34 @@ _OTHER = {"swarmformer": "boids", "boids": "swarmformer"}
 MAX_BOID_CLASSES = 8  # classes sit on the vertices of a cube
 
 
-def load_training_data(model_type: str, data: Path | None, digits=None):
+def load_training_data(model_type: str, data: Path | None, digits=None, reads: str | None = None):
     """The train split of the model's data set (from --data or the usual places),
     or the user's own labelled data when --data points at a .jsonl or a folder of class folders.
 
     Own data of the other kind (texts for a boid model, images for SwarmFormer) is refused
-    with an ``InputError`` before anything is decoded.
+    with an ``InputError`` before anything is decoded; ``reads`` words the refusal for another
+    command than train (e.g. "this boids model was trained on").
     """
     from swarmedge.datasets import load_dataset, load_labelled
 
     name = "imdb" if model_type == "swarmformer" else "mnist"
     if data is not None and str(data).lower() in ("mnist", "imdb") and not Path(data).exists():
         if str(data).lower() != name:  # --data imdb for the boid model
-            _check_kind(model_type, Path(data), "texts" if str(data).lower() == "imdb" else "digit images")
+            _check_kind(model_type, Path(data), "texts" if str(data).lower() == "imdb" else "digit images", reads)
         data = None  # the model's own data set, from the usual places
     if data is not None and Path(data).exists() and _is_own_data(Path(data)):
-        _check_kind(model_type, Path(data), "texts" if Path(data).is_file() else "digit images")
+        _check_kind(model_type, Path(data), "texts" if Path(data).is_file() else "digit images", reads)
         dataset = load_labelled(Path(data))
-        _check_kind(model_type, Path(data), "texts" if dataset.kind == "text" else "digit images")
+        _check_kind(model_type, Path(data), "texts" if dataset.kind == "text" else "digit images", reads)
         return dataset
     return load_dataset(name, "train", digits=digits, data=data)
 
 
-def _check_kind(model_type: str, path: Path, holds: str) -> None:
+def _check_kind(model_type: str, path: Path, holds: str, who: str | None = None) -> None:
     reads, how = _READS[model_type]
     if holds != reads:
+        if who:  # not train: the model is given, only the data can change
+            raise InputError(f"{path} holds {holds}, but {who} {reads}: pass --data {how}")
         raise InputError(f"{path} holds {holds}, but `train {model_type}` learns from {reads}: pass --data {how}; "
                          f"or train {_OTHER[model_type]} on {holds}")
 
