@@ -296,6 +296,9 @@ def test_sweep_spares_locked_parts_and_other_files(tmp_path):
 
 def test_offline_and_missing_says_where_it_looked(empty_places, monkeypatch, tmp_path):
     monkeypatch.setattr(mnist, "REMOTE", _remote(lambda n: ["http://127.0.0.1:9/" + n]))
+    (tmp_path / "empty").mkdir()
     with pytest.raises(InputError) as err:
-        load_mnist("test", data=tmp_path / "nowhere")
-    assert "nowhere" in str(err.value) and "SWARMEDGE_DATA" in str(err.value) and str(empty_places) in str(err.value)
+        load_mnist("test", data=tmp_path / "empty")
+    assert "empty" in str(err.value) and "SWARMEDGE_DATA" in str(err.value) and str(empty_places) in str(err.value)
+    with pytest.raises(InputError, match="nowhere does not exist: check the path given with --data/--data-dir"):
+        load_mnist("test", data=tmp_path / "nowhere")  # a typo: said at once, never a download

@@ -80,7 +80,7 @@ def test_truncation_travels_from_training_to_the_bundle(tmp_path, tiny_vocab):
     ckpt = starting_checkpoint("swarmformer", {"d_model": 8, "seq_len": 8, "cluster_size": 4, "num_layers": 1},
                                vocab=tiny_vocab, truncation="head-tail")
     save_checkpoint(ckpt, tmp_path / "m.pt")
-    out, manifest = export_bundle(tmp_path / "m.pt", quantize_mode=None)
+    out, manifest = export_bundle(tmp_path / "m.pt", tmp_path / "m.bundle", quantize_mode=None)
     assert manifest["preprocessing"]["truncation"] == "head-tail"
     text = "the film was good and the plot was great and the actor was awful"
     got = Classifier(out).classify_texts([text])[0].scores
