@@ -26,10 +26,20 @@ def typical_length(manifest: dict) -> int:
     return manifest["preprocessing"].get("seq_len", 150)
 
 
+_TYPICAL: dict[tuple[str, int], dict] = {}  # (subject, batch) -> feeds: read the test set once, not per table
+
+
 def typical_feeds(subject: Subject, batch: int) -> dict[str, np.ndarray]:
     """What is timed: random token ids at the model's length; for a trained boid model, the
     ``batch`` test digits whose boid counts are nearest 150 (a typical digit) - real digits,
     because how a trained swarm's attention behaves depends on them."""
+    key = (subject.name, batch)
+    if key not in _TYPICAL:
+        _TYPICAL[key] = _typical_feeds(subject, batch)
+    return _TYPICAL[key]
+
+
+def _typical_feeds(subject: Subject, batch: int) -> dict[str, np.ndarray]:
     manifest = _manifest(subject)
     if subject.model_type != "boids" or not subject.trained:
         return synthetic_feeds(manifest, batch, typical_length(manifest), np.random.default_rng(0))

@@ -120,13 +120,10 @@ def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch
         raise SystemExit(130) from None
     click.echo(f"best validation accuracy {result['best_val_accuracy']:.2%}; checkpoint {output}, "
                f"log {side_files(output)[1]}")
-    _say_calibration(output)
+    _say_calibration(result.get("calibration"))
 
 
-def _say_calibration(path: Path) -> None:
-    from swarmedge.checkpoint import load_checkpoint
-
-    c = load_checkpoint(path)["metadata"].get("calibration")
+def _say_calibration(c: dict | None) -> None:
     if c:
         click.echo(f"probabilities: temperature {c['temperature']:.3f} fitted on {c['fitted_on']}; there, "
                    f"ECE {c['before']['ece']:.4f} -> {c['after']['ece']:.4f}, "
@@ -178,10 +175,10 @@ def calibrate(model, data, val_fraction, seed, output, quiet):
                              f"({', '.join(ckpt['labels'])}): pass the data it was trained on with --data")
         held_out = dataset.split(val_fraction, seed)[1]
         # written once, atomically, at the end: an interrupted or failed fit leaves -o as it was
-        calibrate_saved(model_file(Path(model)), held_out,
-                        f"the {len(held_out)}-input validation split of {dataset.source} (seed {seed})",
-                        out=output, on_step=on_step)
-    _say_calibration(output)
+        record = calibrate_saved(model_file(Path(model)), held_out,
+                                 f"the {len(held_out)}-input validation split of {dataset.source} (seed {seed})",
+                                 out=output, on_step=on_step)
+    _say_calibration(record)
 
 
 @train.command("boids")

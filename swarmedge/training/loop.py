@@ -144,10 +144,11 @@ def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: boo
         except KeyboardInterrupt:
             _save_resume(resume_path, model, optimizer, schedule, state, config, checkpoint)
             raise
+    calibration = None
     if Path(out).is_file():  # the best epoch's probabilities, calibrated on the same validation split
-        calibrate_saved(out, val_ds, f"the {len(val_ds)}-input validation split of {dataset.source} "
-                                     f"(seed {config.seed})")
-    return {**row, "best_val_accuracy": state["best"]}
+        calibration = calibrate_saved(out, val_ds, f"the {len(val_ds)}-input validation split of "
+                                                   f"{dataset.source} (seed {config.seed})")
+    return {**row, "best_val_accuracy": state["best"], "calibration": calibration}
 
 
 def calibrate_saved(path: Path, held_out, source: str, out: Path | None = None,
