@@ -105,27 +105,64 @@ def as_digit_stack(arr, name: str) -> tuple[np.ndarray, list[tuple[str, str]]]:
     a non-numeric dtype, NaN or infinite values, negative values or values above 255.
     """
     arr = np.asarray(arr)
-    steps = []
-    shape = arr.shape
-    n = check_digit_count(shape, name)
+    n = check_digit_count(arr.shape, name)
     arr = arr.reshape(n, SIZE, SIZE)
-    if len(arr) == 0:
-        raise InputError(f"{name} holds no images (shape {shape})")
-    if arr.dtype == bool:
-        arr = arr.astype(np.float32)
-    if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise InputError(f"{name} has dtype {arr.dtype}; expected {LAYOUTS}")
-    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
-        raise InputError(f"{name} contains NaN or infinite pixels; expected {LAYOUTS}")
-    lo, hi = float(arr.min()), float(arr.max())
+    divisor, steps = value_scale(arr, name)
+    return scaled(arr, divisor), steps
+
+
+def value_scale(stack, name: str, step: int = 4096) -> tuple[float, list[tuple[str, str]]]:
+    """What the pixels of an (N, 28, 28) ``stack`` are divided by to lie in 0..1 (1 or 255), and
+    the steps to tell: the rules of :func:`as_digit_stack`, for the whole stack. It is read
+    ``step`` digits at a time, so a memory-mapped array is never in memory whole. Raises
+    InputError as :func:`as_digit_stack` does."""
+    if len(stack) == 0:
+        raise InputError(f"{name} holds no images (shape {stack.shape})")
+    dtype = stack.dtype
+    if not (dtype.kind == "b" or np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+        raise InputError(f"{name} has dtype {dtype}; expected {LAYOUTS}")
+    lo, hi = np.inf, -np.inf
+    for start in range(0, len(stack), step):
+        part = np.asarray(stack[start:start + step])
+        if np.issubdtype(dtype, np.floating) and not np.isfinite(part).all():
+            raise InputError(f"{name} contains NaN or infinite pixels; expected {LAYOUTS}")
+        lo, hi = min(lo, float(part.min())), max(hi, float(part.max()))
     if lo < 0 or hi > 255:
         raise InputError(f"{name} has pixels in {lo:g}..{hi:g}; expected uint8 0..255 or float 0..1")
-    out = arr.astype(np.float32)
-    if np.issubdtype(arr.dtype, np.integer) and hi <= 1:
-        steps.append(("scale", "read integers 0/1 as black/white"))
-    elif np.issubdtype(arr.dtype, np.integer):
-        out /= 255.0
-    elif hi > 1.0:
-        out /= 255.0
-        steps.append(("scale", "read floats above 1 as 0..255"))
-    return out, steps
+    if dtype.kind == "b":
+        return 1.0, []
+    if np.issubdtype(dtype, np.integer) and hi <= 1:
+        return 1.0, [("scale", "read integers 0/1 as black/white")]
+    if np.issubdtype(dtype, np.integer):
+        return 255.0, []
+    if hi > 1.0:
+        return 255.0, [("scale", "read floats above 1 as 0..255")]
+    return 1.0, []
+
+
+def scaled(stack, divisor: float) -> np.ndarray:
+    """``stack`` as float32 divided by ``divisor`` (from :func:`value_scale`)."""
+    out = np.asarray(stack).astype(np.float32)
+    if divisor != 1.0:
+        out /= divisor
+    return out
+
+
+def open_stack(path: Path) -> np.ndarray:
+    """The digits of a .npy or .npz file as an (N, 28, 28) array, without reading them all: a
+    .npy is memory mapped (C-ordered ones; others, and .npz members, are read whole as by
+    :func:`load_array`, with its limits). Raises InputError as :func:`load_array` does, and for
+    a shape not in ``LAYOUTS``."""
+    path = Path(path)
+    if path.suffix.lower() == ".npy" and path.is_file():
+        try:
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError, EOFError):
+            arr = None  # load_array reports it
+        n = None if arr is None else stack_size(arr.shape)
+        if arr is not None and n is None:
+            raise InputError(f"{path} has shape {arr.shape}; expected {LAYOUTS}")
+        if arr is not None and arr.flags.c_contiguous:
+            return arr.reshape(n, SIZE, SIZE)
+    arr = load_array(path)
+    return np.asarray(arr).reshape(check_digit_count(arr.shape, str(path)), SIZE, SIZE)

@@ -19,7 +19,7 @@ import numpy as np
 
 from swarmedge.errors import InputError
 from swarmedge.runtimes.framing import MIN_CONTRAST, SIZE, NotADigit, mnist_digit
-from swarmedge.runtimes.image_arrays import as_digit_stack, load_array
+from swarmedge.runtimes.image_arrays import as_digit_stack, load_array, open_stack, scaled, value_scale
 from swarmedge.runtimes.image_decode import decode_image, image_suffixes
 
 ARRAY_SUFFIXES = frozenset({".npy", ".npz"})
@@ -127,24 +127,45 @@ def digits_from_array(arr, name: str = "array", notices: list[str] | None = None
     accepted ones.
     """
     stack, array_steps = as_digit_stack(arr, name)
-    out = np.empty_like(stack)
     counts: Counter = Counter()
+    out = frame_stack(stack, name, counts, blank)
+    _tell_counts(notices, name, len(out), counts, [text for _, text in array_steps])
+    return out
+
+
+def frame_stack(stack: np.ndarray, name: str, counts: Counter, blank: str = "error", first: int = 0) -> np.ndarray:
+    """(N, 28, 28) float32 digits framed as MNIST was, from an (N, 28, 28) float32 ``stack`` in
+    0..1 whose first digit is ``name[first]``; the steps taken are counted into ``counts``.
+    ``blank`` as for :func:`digits_from_array`; raises InputError naming ``name[i]``."""
+    out = np.empty_like(stack)
     for i, image in enumerate(stack):
         try:
             digit, steps = mnist_digit(image)
         except NotADigit as exc:
             if blank != "zeros":
-                raise InputError(f"{name}[{i}] {exc}") from None
+                raise InputError(f"{name}[{first + i}] {exc}") from None
             digit, steps = None, [("skip", "")]
         if digit is None:
             if blank != "zeros":
-                raise InputError(f"{name}[{i}] is blank: {_BLANK}")
+                raise InputError(f"{name}[{first + i}] is blank: {_BLANK}")
             digit = np.zeros((SIZE, SIZE), np.float32)
         counts.update({kind for kind, _ in steps})
         out[i] = digit
-    extra = [text for _, text in array_steps]
-    _tell_counts(notices, name, len(out), counts, extra)
     return out
+
+
+def stream_array(path: Path, notices: list[str] | None = None, size: int = 256):
+    """``(first index, (n, 28, 28) float32 digits)`` of a .npy/.npz file, ``size`` at a time,
+    each digit read as :func:`read_image_array` reads it; a .npy is memory mapped, so only one
+    chunk is in memory, and its value scale is decided for the whole array first. One notice
+    at the end counts the steps taken. Raises InputError as :func:`read_image_array` does."""
+    path = _regular_file(path)
+    stack = open_stack(path)
+    divisor, array_steps = value_scale(stack, path.name)
+    counts: Counter = Counter()
+    for start in range(0, len(stack), size):
+        yield start, frame_stack(scaled(stack[start:start + size], divisor), path.name, counts, first=start)
+    _tell_counts(notices, path.name, len(stack), counts, [text for _, text in array_steps])
 
 
 def image_files(folder: Path, recursive: bool = False, notices: list[str] | None = None) -> list[Path]:

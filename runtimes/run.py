@@ -1,71 +1,87 @@
-"""``swarmedge run``: gather inputs from texts, files, images or stdin, and classify them."""
+"""``swarmedge run``: stream inputs (texts, files, images, stdin) through a bundle, chunk by chunk.
 
+Inputs are read, classified and handed back a chunk at a time (``runtimes.stream``), so the
+first results come out while the input is still arriving and memory follows the chunk size,
+not the input. Each chunk runs input by input on all cores (``runtimes.batching``): results
+are in input order, and bit-identical whatever the chunk size or thread count.
+"""
+
+from collections.abc import Iterator
 from pathlib import Path
-
-import numpy as np
 
 from swarmedge.errors import InputError
 from swarmedge.runtimes.classifier import Classifier, Prediction
+from swarmedge.runtimes.stream import CHUNK, Item, array_items, chunked, file_items, image_items, text_items
 from swarmedge.runtimes.text import MOSTLY_UNKNOWN
-from swarmedge.runtimes.textfiles import TEXT_RECORD, check_text, jsonl_lookalike, read_texts_from, text_lines
+from swarmedge.runtimes.textfiles import check_text
 
 # What a text bundle takes, said when it is given an image, an array or another binary file.
 TEXT_BUNDLE_INPUTS = "this bundle classifies text: pass texts with --text, a .txt/.jsonl with --file, or stdin"
+GUESS_NOTES = 10  # "this prediction is a guess" notices shown before they are only counted
 
 
-def classify(
-    bundle, *, texts=(), file: Path | None = None, images=(), stdin: bytes | None = None,
-    precision: str | None = None, threads: int | None = None,
-) -> tuple[list[tuple[str, Prediction]], list[str]]:
-    """Classify whichever inputs were given; return (input name, prediction) pairs and notices.
-
-    ``stdin`` is the raw bytes piped in (``swarmedge run BUNDLE -``), read with the same
-    policy as a ``.txt`` file. Raises InputError for inputs the bundle cannot take.
+def input_chunks(kind: str, *, texts=(), file: Path | None = None, images=(), stdin=None,
+                 notices: list[str], size: int = CHUNK) -> Iterator[list[Item]]:
+    """The inputs for a bundle of ``kind`` ("text" or "boids") as lists of at most ``size``
+    :class:`~swarmedge.runtimes.stream.Item`, read lazily. ``stdin`` is a binary stream
+    (``sys.stdin.buffer``) read one text per line. Notices about the inputs are appended to
+    ``notices`` as they arise. Raises InputError for inputs the bundle cannot take.
     """
-    clf = Classifier(bundle, precision=precision, threads=threads)
-    notices: list[str] = []
-    if clf.kind == "text":
+    if kind == "text":
         if images:
             raise InputError("this bundle classifies text: pass --text, --file or -, not --image")
         if texts:
             wheres = ["--text" if len(texts) == 1 else f"--text {i}" for i in range(1, len(texts) + 1)]
-            items = [check_text(t, w) for t, w in zip(texts, wheres)]
-        elif file:
-            items, wheres = read_texts_from(file, expects=TEXT_BUNDLE_INPUTS, notices=notices)
-        else:
-            items, wheres = text_lines(stdin or b"", "stdin", TEXT_BUNDLE_INPUTS)
-            if not items:
-                raise InputError("stdin held no text: pipe one text per line")
-            if jsonl_lookalike(items):
-                notices.append(f"every line on stdin is a {TEXT_RECORD} object, but stdin is read one text per line, "
-                               "so each whole line is classified as text; pass the file with --file FILE.jsonl")
-        preds = clf.classify_texts(items)
-        notices += [n for n in (guessing_notice(w, p) for w, p in zip(wheres, preds)) if n]
-        return list(zip(items, preds)), notices
+            items = [Item(i, check_text(t, w), w, t) for i, (t, w) in enumerate(zip(texts, wheres))]
+            return chunked([items], size)
+        if file:
+            return chunked(file_items(Path(file), TEXT_BUNDLE_INPUTS, notices), size)
+        return chunked(text_items(stdin, "stdin", jsonl=False, expects=TEXT_BUNDLE_INPUTS, notices=notices), size)
     if texts or stdin is not None:
         raise InputError("this bundle classifies digit images: pass --image or --file, not text")
     if file:
         if Path(file).suffix.lower() not in (".npy", ".npz"):
             raise InputError(_not_an_array(Path(file)))
-        arr = read_image_array(file, notices)
-        names = [f"{file.name}[{i}]" for i in range(len(arr))]
-    else:
-        from swarmedge.runtimes.images import load_image
-
-        arr = np.stack([load_image(p, notices) for p in images])
-        names = [str(p) for p in images]
-    return list(zip(names, clf.classify_images(arr))), notices
+        return chunked(array_items(Path(file), notices, size), size)
+    return chunked(image_items([Path(p) for p in images], notices, size), size)
 
 
-def read_texts(path: Path) -> list[str]:
-    """The texts of a file: one {"text": …} object per line (JSON Lines: .jsonl, .ndjson, .json,
-    each optionally .gz) or one text per line (any other name, blank lines skipped), read as
-    UTF-8 with or without a BOM, LF or CRLF.
+def predict_chunks(clf: Classifier, chunks, *, skip: int = 0, check_skipped=None,
+                   notices: list[str] | None = None) -> Iterator[list[tuple[Item, Prediction]]]:
+    """``(item, prediction)`` pairs of each chunk, in input order, chunk by chunk.
 
-    Raises InputError naming the file and line for undecodable bytes, invalid JSON or a
-    record whose "text" is missing, not a string or empty, and for a file with no text.
+    ``skip`` inputs (already done: ``run --resume``) are read but not classified; the last
+    of them is passed to ``check_skipped(item)``, which may raise to say the input is not
+    the one the results came from. Raises InputError when the input holds fewer than ``skip``
+    inputs. "This prediction is a guess" notices go to ``notices`` (the first
+    ``GUESS_NOTES``, then a count at the end).
     """
-    return read_texts_from(path, expects=TEXT_BUNDLE_INPUTS)[0]
+    seen, guesses = 0, 0
+    for chunk in chunks:
+        seen += len(chunk)
+        if chunk[-1].position < skip:
+            if chunk[-1].position == skip - 1 and check_skipped:
+                check_skipped(chunk[-1])
+            continue
+        if chunk[0].position < skip:
+            if check_skipped:
+                check_skipped(chunk[skip - 1 - chunk[0].position])
+            chunk = chunk[skip - chunk[0].position:]
+        values = [item.value for item in chunk]
+        preds = clf.classify_texts(values) if clf.kind == "text" else clf.classify_images(values)
+        for item, pred in zip(chunk, preds):
+            note = guessing_notice(item.where, pred)
+            if note:
+                guesses += 1
+                if notices is not None and guesses <= GUESS_NOTES:
+                    notices.append(note)
+        yield list(zip(chunk, preds))
+    if seen < skip:
+        raise InputError(f"the results already hold {skip} inputs, but this input has only {seen}: it is not the "
+                         "input they came from; choose another -o, or --overwrite to start again")
+    if notices is not None and guesses > GUESS_NOTES:
+        notices.append(f"{guesses - GUESS_NOTES} more predictions were guesses (mostly unknown tokens): see "
+                       "unknown_share in the --json results")
 
 
 def guessing_notice(where: str, pred: Prediction) -> str | None:
@@ -85,15 +101,4 @@ def _not_an_array(file: Path) -> str:
     if file.suffix.lower() in image_suffixes():
         return f"{file} is an image: --file on a digit bundle takes a .npy/.npz array; pass it with --image {file}"
     return (f"{file}: --file on a digit bundle takes a .npy/.npz array of digits (N x 28 x 28 or N x 784); "
-            "pass image files with --image")
-
-
-def read_image_array(path: Path, notices: list[str] | None = None) -> np.ndarray:
-    """(N, 28, 28) float32 digits in 0..1 from a .npy or .npz file, framed as MNIST was.
-
-    Accepts (N, 784), (N, 28, 28), (N, 1, 28, 28), (N, 28, 28, 1) and single images, uint8
-    0..255 or float 0..1; see ``swarmedge.runtimes.images.read_image_array``, which this is.
-    """
-    from swarmedge.runtimes.images import read_image_array as read
-
-    return read(path, notices)
+            "pass image files (or a folder of them) with --image")

@@ -120,36 +120,48 @@ def _gunzip(data: bytes, name: str) -> bytes:
     return b"".join(out)
 
 
-def decode_lines(data: bytes, source: str, expects: str = TEXT_INPUTS) -> list[tuple[str, str]]:
-    """Split UTF-8 ``data`` into ``(where, line)`` pairs, numbering lines from 1.
+def decode_lines(data: bytes, source: str, expects: str = TEXT_INPUTS, *,
+                 first_line: int = 1, at_start: bool = True) -> list[tuple[str, str]]:
+    """Split UTF-8 ``data`` into ``(where, line)`` pairs, numbering lines from ``first_line``.
 
     ``source`` is a file name (lines are named ``name:N``) or ``"stdin"`` (``stdin line N``).
     A leading UTF-8 byte-order mark is dropped; LF, CRLF and lone CR all end a line.
     Raises InputError for a file that is not text at all (saying what the path takes:
     ``expects``), UTF-16, NUL bytes or bytes that are not UTF-8, naming the line.
+
+    A stream is decoded block by block (``runtimes.stream``): each block holds whole lines,
+    ``first_line`` numbers its first, and only the first block (``at_start``) is checked for
+    a byte-order mark and for being another kind of file.
     """
-    kind = binary_kind(data, source)
-    if kind:  # compressed text needs unpacking, not another kind of input
-        raise InputError(f"{source} is {kind}" if "compressed" in kind else f"{source} is {kind}, not text; {expects}")
-    if data.startswith(_UTF16_BOMS) or _looks_utf16(data):
-        raise InputError(f"{source} is UTF-16 text, not UTF-8; {_convert_hint(source, 'utf-16')}")
-    if data.startswith(_UTF8_BOM):
-        data = data[len(_UTF8_BOM):]
+    if at_start:
+        check_start(data, source, expects)
+        if data.startswith(_UTF8_BOM):
+            data = data[len(_UTF8_BOM):]
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        where, column = _locate(data, exc.start, source)
+        where, column = _locate(data, exc.start, source, first_line)
         raise InputError(f"cannot read {where} as UTF-8 text: byte 0x{data[exc.start]:02x} at column {column} "
                          f"is not UTF-8; {_convert_hint(source, 'cp1252')}") from None
     if "\0" in text:  # stray NULs in otherwise good text (UTF-16 was caught above)
-        where, column = _locate(data, data.index(b"\0"), source)
+        where, column = _locate(data, data.index(b"\0"), source, first_line)
         fix = "remove it, e.g. tr -d '\\000' < FILE > clean.txt" if source == "stdin" \
             else f"remove it, e.g. tr -d '\\000' < {source} > clean.txt"
         raise InputError(f"{where} holds a NUL byte at column {column}, which text does not; {fix}")
     lines = _BREAK.split(text)
     if lines and lines[-1] == "":  # the break that ends the last line does not start another
         lines.pop()
-    return [(line_name(source, n), line) for n, line in enumerate(lines, 1)]
+    return [(line_name(source, n), line) for n, line in enumerate(lines, first_line)]
+
+
+def check_start(data: bytes, source: str, expects: str = TEXT_INPUTS) -> None:
+    """Raise InputError when the first bytes of ``source`` show it is not UTF-8 text: another
+    kind of file (saying what the path takes: ``expects``) or UTF-16."""
+    kind = binary_kind(data, source)
+    if kind:  # compressed text needs unpacking, not another kind of input
+        raise InputError(f"{source} is {kind}" if "compressed" in kind else f"{source} is {kind}, not text; {expects}")
+    if data.startswith(_UTF16_BOMS) or _looks_utf16(data):
+        raise InputError(f"{source} is UTF-16 text, not UTF-8; {_convert_hint(source, 'utf-16')}")
 
 
 def binary_kind(data: bytes, source: str = "") -> str | None:
@@ -209,12 +221,12 @@ def line_name(source: str, n: int) -> str:
     return f"stdin line {n}" if source == "stdin" else f"{source}:{n}"
 
 
-def _locate(data: bytes, offset: int, source: str) -> tuple[str, int]:
+def _locate(data: bytes, offset: int, source: str, first_line: int = 1) -> tuple[str, int]:
     before = data[:offset]
     starts = [m.end() for m in re.finditer(rb"\r\n|\r|\n", before)]
     line_start = starts[-1] if starts else 0
     column = len(before[line_start:].decode("utf-8", "replace")) + 1
-    return line_name(source, len(starts) + 1), column
+    return line_name(source, len(starts) + first_line), column
 
 
 def _convert_hint(source: str, guess: str) -> str:
@@ -252,19 +264,22 @@ def check_text(text, where: str) -> str:
     return text
 
 
-def text_lines(data: bytes, source: str, expects: str = TEXT_INPUTS) -> tuple[list[str], list[str]]:
-    """Texts of a one-text-per-line file or stdin: ``(texts, wheres)``, blank lines skipped."""
+def text_lines(data: bytes, source: str, expects: str = TEXT_INPUTS, *,
+               first_line: int = 1, at_start: bool = True) -> tuple[list[str], list[str]]:
+    """Texts of a one-text-per-line file or stdin: ``(texts, wheres)``, blank lines skipped.
+    ``first_line`` and ``at_start`` as for :func:`decode_lines`."""
     texts, wheres = [], []
-    for where, line in decode_lines(data, source, expects):
+    for where, line in decode_lines(data, source, expects, first_line=first_line, at_start=at_start):
         if line.strip():
             texts.append(line)
             wheres.append(where)
     return texts, wheres
 
 
-def jsonl_records(data: bytes, source: str, *, label: bool = False,
-                  expects: str = TEXT_INPUTS) -> list[tuple[str, dict]]:
-    """``(where, record)`` for each non-blank line of JSONL ``data``, each checked.
+def jsonl_records(data: bytes, source: str, *, label: bool = False, expects: str = TEXT_INPUTS,
+                  first_line: int = 1, at_start: bool = True) -> list[tuple[str, dict]]:
+    """``(where, record)`` for each non-blank line of JSONL ``data``, each checked
+    (``first_line`` and ``at_start`` as for :func:`decode_lines`).
 
     Every record must be an object with a non-empty string "text" (and, when ``label``, a
     "label" that is a non-empty string or an integer). Raises InputError naming the line:
@@ -273,7 +288,7 @@ def jsonl_records(data: bytes, source: str, *, label: bool = False,
     that is one JSON document (an array, a pretty-printed object) rather than JSON Lines.
     """
     shape = LABELLED_RECORD if label else TEXT_RECORD
-    lines = decode_lines(data, source, expects)
+    lines = decode_lines(data, source, expects, first_line=first_line, at_start=at_start)
     records = []
     for where, line in lines:
         if not line.strip():
@@ -281,11 +296,13 @@ def jsonl_records(data: bytes, source: str, *, label: bool = False,
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            _refuse_json_document(lines, source, shape)
+            if at_start:
+                _refuse_json_document(lines, source, shape)
             raise InputError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); "
                              f"each line must be {shape}") from None
         if not isinstance(record, dict):
-            _refuse_json_document(lines, source, shape)
+            if at_start:
+                _refuse_json_document(lines, source, shape)
             raise InputError(f"{where}: expected a JSON object, got {_json_type(record)}; each line must be {shape}")
         if "text" not in record:
             raise InputError(f'{where}: no "text" field; each line must be {shape}')

@@ -19,11 +19,9 @@ from swarmedge.cli_options import (
     PRECISIONS,
     SEEDS,
     TARGETS,
-    THREADS_HELP,
-    capped_threads,
-    check_remote,
     finite,
 )
+from swarmedge.cli_run import run
 from swarmedge.cli_train import calibrate, train
 from swarmedge.errors import SwarmedgeError
 from swarmedge.progress import QUIET_HELP, Stages
@@ -228,82 +226,6 @@ def export(model, output, quantize, mode, target, per_channel, reduce_range, wei
     click.echo(json.dumps(manifest, indent=2) if as_json else bundle_summary(path, manifest))
 
 
-@cli.command()
-@click.argument("bundle", type=click.Path(path_type=Path))
-@click.argument("stdin", required=False, metavar="[-]")
-@click.option("--text", "texts", multiple=True, help="A text to classify (repeatable).")
-@click.option("--file", "file", type=click.Path(path_type=Path),
-              help="Texts, one per line (.txt/.jsonl), or images (.npy/.npz of N x 28 x 28).")
-@click.option("--image", "images", multiple=True, type=click.Path(path_type=Path),
-              help="A PNG/JPEG/npy digit image (repeatable).")
-@click.option("--precision", type=click.Choice(PRECISIONS, case_sensitive=False),
-              help="[default: int8 if the bundle has it]")
-@click.option("--threads", type=click.IntRange(min=1),
-              help=f"Inputs classified in parallel, one onnxruntime thread each [default: all cores; {THREADS_HELP}].")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per input (JSON lines).")
-@click.option("--remote", metavar="[USER@]HOST[:DIR]", callback=check_remote,
-              help="Run on a device over ssh (the bundle is copied there).")
-def run(bundle, stdin, texts, file, images, precision, threads, as_json, remote):
-    """Classify texts or digit images with BUNDLE (device side: no torch needed).
-
-    \b
-    Examples:
-      swarmedge run small.bundle --text "A wonderful, moving film." --text "Dull."
-      cat reviews.txt | swarmedge run small.bundle - --json
-      swarmedge run digits.bundle --image five.png --image six.jpg --precision fp32
-      swarmedge run small.bundle --text "Loved it." --remote pi@raspberrypi.local
-    """
-    from swarmedge.runtimes import run as runner
-    from swarmedge.runtimes.textfiles import read_stream
-
-    if stdin not in (None, "-"):
-        raise click.BadParameter(f"unexpected argument {stdin!r}; use - to read texts from stdin")
-    if file is not None and str(file) == "-" and not stdin:  # --file - reads stdin, as the bare - does
-        file, stdin = None, "-"
-    sources = sum(bool(s) for s in (texts, file, images, stdin))
-    if sources != 1:
-        raise click.UsageError("give exactly one of --text, --file, --image or - (stdin)")
-    if remote:
-        from swarmedge.remote import remote_run
-
-        args = [a for t in texts for a in ("--text", t)] + [a for i in images for a in ("--image", Path(i).name)]
-        args += (["--file", file.name] if file else []) + (["-"] if stdin else [])
-        args += (["--precision", precision] if precision else []) + (["--threads", str(threads)] if threads else [])
-        files = [*images, *([file] if file else [])]
-        out = remote_run(remote, bundle, args + (["--json"] if as_json else []), files,
-                         read_stream(sys.stdin.buffer, "stdin") if stdin else None)
-        click.echo(out, nl=False)
-        return
-    threads = capped_threads(threads)  # here, not before --remote: the device has its own cores
-    # bytes, not text-mode stdin: decoded by the same policy as --file, so bad bytes name their line
-    if stdin and sys.stdin is None:
-        raise click.UsageError("- reads texts from stdin, but stdin is closed; pipe texts in, or use --text/--file")
-    stdin_bytes = read_stream(sys.stdin.buffer, "stdin") if stdin else None
-    results, notices = runner.classify(bundle, texts=list(texts), file=file, images=list(images),
-                                       stdin=stdin_bytes, precision=precision, threads=threads)
-    for notice in notices:
-        click.echo(f"swarmedge: note: {notice}", err=True)
-    for name, pred in results:
-        if as_json:
-            click.echo(json.dumps({"input": name, **pred.to_dict()}))
-            continue
-        if pred.tokens_kept is None:  # an image: its file name
-            click.echo(f"{pred.label}\t{pred.probability:.3f}\t{name}")
-            continue
-        # a text: shortened to one line, then how much of it the model saw and how much it knew
-        total = f"{pred.tokens_total}{'+' if pred.tokens_total_is_lower_bound else ''}"
-        seen = f"kept {pred.tokens_kept} of {total} tokens" if pred.truncated \
-            else f"{pred.tokens_total} token{'' if pred.tokens_total == 1 else 's'}"
-        stats = f"({seen}, {pred.unknown_share:.0%} unknown)"
-        click.echo(f"{pred.label}\t{pred.probability:.3f}\t{_one_line(name)}\t{stats}")
-
-
-def _one_line(text: str, width: int = 60) -> str:
-    """A text as one short column: tabs and line breaks would split the tab-separated line."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
 @cli.command("eval")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--data", "data", required=True, help=DATA_HELP)
@@ -355,6 +277,7 @@ def demo(workdir):
     run_demo(workdir, click.echo)
 
 
+cli.add_command(run)
 cli.add_command(train)
 cli.add_command(calibrate)
 for command in (profile, compare_cmd, visualize, arm_setup, arm_check_cmd):

@@ -49,7 +49,9 @@ def _cli(*args):
 
 
 def _labels(result) -> list[str]:
-    return [line.split("\t")[0] for line in result.stdout.splitlines()]
+    """The labels of run's results, JSON Lines (the default off a terminal) or a table."""
+    return [json.loads(line)["label"] if line.startswith("{") else line.split("\t")[0]
+            for line in result.stdout.splitlines()]
 
 
 def _one_line_error(result, needle: str) -> None:
@@ -88,7 +90,7 @@ def test_cases_on_the_device_side_without_torch(zoo_boids_bundle, cases_dir):
     r = run_device(["run", str(zoo_boids_bundle), "--image", str(cases_dir / "exif-rotated-jpeg" / "five_exif6.jpg"),
                     "--image", str(cases_dir / "digit-with-margins" / "six_margin.png")])
     assert r.returncode == 0, r.stderr
-    assert [line.split("\t")[0] for line in r.stdout.splitlines()] == ["5", "6"]
+    assert _labels(r) == ["5", "6"]
 
 
 # -- image modes ---------------------------------------------------------------------------------
@@ -398,7 +400,10 @@ def test_folders_and_devices_are_named_for_what_they_are(zoo_boids_bundle, digit
         reliability["images"]["refused in one line"] += 1
     with pytest.raises(InputError, match="is a folder"):
         read_image_array(folder)
-    _one_line_error(_cli("run", zoo_boids_bundle, "--image", tmp_path), "is a folder")
+    # run --image takes a folder: its images, sorted (sub-folders too); one without any is refused
+    r = _cli("run", zoo_boids_bundle, "--image", tmp_path)
+    assert r.exit_code == 0 and _labels(r) == ["5"], r.output
+    _one_line_error(_cli("run", zoo_boids_bundle, "--image", folder), "holds no images")
     _one_line_error(_cli("run", zoo_boids_bundle, "--image", os.devnull), "is not a regular file")
     _one_line_error(_cli("run", zoo_boids_bundle, "--file", folder), "is a folder")
 

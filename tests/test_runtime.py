@@ -35,7 +35,8 @@ def test_run_images_without_torch_or_onnx(boids_bundle, data_dir, tmp_path):
         digits = z["x_test"][:3]
     Image.fromarray(digits[0]).save(tmp_path / "d0.png")
     np.save(tmp_path / "d.npy", digits)
-    r = run_device(["run", str(boids_bundle), "--image", str(tmp_path / "d0.png"), "--precision", "fp32"])
+    r = run_device(["run", str(boids_bundle), "--image", str(tmp_path / "d0.png"), "--precision", "fp32",
+                    "--format", "table"])
     assert r.returncode == 0, r.stderr
     assert r.stdout.split("\t")[0] in ("5", "6")
     r = run_device(["run", str(boids_bundle), "--file", str(tmp_path / "d.npy"), "--json"])

@@ -80,13 +80,13 @@ def test_case_stdin_blank_line_and_token_notes(zoo_small_bundle, cases_dir):
     path = cases_dir / "stdin-blank-line-aborts" / "reviews.txt"
     piped = _rows(_device(["run", zoo_small_bundle, "-", "--json"], stdin=path.read_bytes()))
     from_file = _rows(_device(["run", zoo_small_bundle, "--file", path, "--json"]))
-    assert [r["input"] for r in piped] == ["A wonderful, moving film.", "Two hours I will never get back."]
+    assert [r["position"] for r in piped] == [0, 1]  # the blank line is no input
     assert piped == from_file
     # on the real vocabulary: English is known, emoji are not (the notice), a long review is cut
     seq_len = Bundle.open(zoo_small_bundle).manifest["preprocessing"]["seq_len"]
     long_review = " ".join(["A wonderful, moving film that I will watch again."] * 60)
     rc, out, err = _device(["run", zoo_small_bundle, "--text", "😀🍿🎬😀", "--text", "A wonderful, moving film.",
-                            "--text", long_review])
+                            "--text", long_review, "--format", "table"])
     assert rc == 0, err
     lines = out.splitlines()
     assert "(6 tokens, 0% unknown)" in lines[1] and "100% unknown" in lines[0]
@@ -114,8 +114,11 @@ def test_same_texts_same_results_on_every_path(text_bundle, tmp_path):
         runs[name] = _rows(_cli(["run", text_bundle, "--file", tmp_path / name, "--json"]))
     runs["stdin"] = _rows(_cli(["run", text_bundle, "-", "--json"], stdin=crlf_bom))
     runs["stdin, no torch"] = _rows(_device(["run", text_bundle, "-", "--json"], stdin=crlf_bom))
-    api = [{"input": t, **p.to_dict()} for t, p in zip(TEXTS, Classifier(text_bundle).classify_texts(TEXTS))]
+    api = [p.to_dict() for p in Classifier(text_bundle).classify_texts(TEXTS)]
     for how, rows in runs.items():
+        assert [r.pop("position") for r in rows] == [0, 1, 2], how  # blank lines are no inputs
+        assert [r.pop("input", t) for r, t in zip(rows, TEXTS)] == TEXTS, how  # only --text names its inputs
+        assert [r.pop("id", i) for i, r in enumerate(rows)] == [0, 1, 2], how  # JSON Lines keep their ids
         assert rows == api, how  # identical labels, scores (bit for bit) and token counts
     assert {"tokens_kept", "tokens_total", "unknown_share"} <= set(api[0])
 
@@ -218,7 +221,8 @@ def test_blank_lines_skip_but_empty_texts_are_errors(text_bundle, tmp_path):
     _refused(_cli(["run", text_bundle, "--text", ""]), "--text is empty")
     _refused(_cli(["run", text_bundle, "--text", "good", "--text", "  "]), "--text 2 is empty")
     rows = _rows(_cli(["run", text_bundle, "-", "--json"], stdin=b"good film\n\n \nbad film"))
-    assert [r["input"] for r in rows] == ["good film", "bad film"]
+    api = Classifier(text_bundle).classify_texts(["good film", "bad film"])
+    assert [(r["position"], r["scores"]) for r in rows] == [(0, api[0].scores), (1, api[1].scores)]
 
 
 # -- token counts: how much of the text the model saw, and how much of it it knew -------------
@@ -234,7 +238,7 @@ def test_token_counts_report_truncation(text_bundle):
     rows = _rows(_cli(["run", text_bundle, "--json", "--text", long_text, "--text", "a good film"]))
     assert (rows[0]["tokens_kept"], rows[0]["tokens_total"]) == (seq_len - 2, total)
     assert (rows[1]["tokens_kept"], rows[1]["tokens_total"], rows[1]["unknown_share"]) == (3, 3, 0.0)
-    rc, out, _ = _cli(["run", text_bundle, "--text", long_text, "--text", "a good film"])
+    rc, out, _ = _cli(["run", text_bundle, "--text", long_text, "--text", "a good film", "--format", "table"])
     first, second = out.splitlines()
     assert first.endswith(f"\t(kept {seq_len - 2} of {total} tokens, 0% unknown)") and len(first.split("\t")) == 4
     assert second.endswith("\ta good film\t(3 tokens, 0% unknown)")
@@ -285,7 +289,8 @@ def test_json_lines_are_read_by_name_on_every_path(text_bundle, tmp_path, name):
     data = _labelled_lines()
     (tmp_path / name).write_bytes(gzip.compress(data) if name.lower().endswith(".gz") else data)
     path = tmp_path / name
-    assert [r["input"] for r in _rows(_cli(["run", text_bundle, "--file", path, "--json"]))] == TEXTS
+    api = [p.scores for p in Classifier(text_bundle).classify_texts(TEXTS)]
+    assert [r["scores"] for r in _rows(_cli(["run", text_bundle, "--file", path, "--json"]))] == api
     assert load_labelled(path).inputs == TEXTS and load_samples(path, "text").raw == TEXTS
     rc, out, err = _cli(["eval", text_bundle, "--data", path])
     assert rc == 0, err
@@ -436,18 +441,18 @@ def test_huge_text_costs_megabytes_and_says_its_count_is_a_lower_bound(zoo_small
     row = json.loads(r.stdout)
     assert row["tokens_total_is_lower_bound"] and row["tokens_kept"] < row["tokens_total"]
     assert row["rss_mb"] < 600, row["rss_mb"]  # the whole 12 MB text tokenized took 1.5 GB
-    rc, out, err = _device(["run", zoo_small_bundle, "-"], stdin=b"good " * 30000)  # over LONG_TEXT_CHARS
+    rc, out, err = _device(["run", zoo_small_bundle, "-", "--format", "table"], stdin=b"good " * 30000)  # long
     assert rc == 0 and "tokens, 0% unknown)" in out and "+ tokens" in out, (out, err)
 
 
-# -- size: inputs are read whole, so they are bounded ----------------------------------------------------------------
+# -- size: run streams its input, so only a line is bounded; data read whole (eval, train) is ------------------------
 
 def test_an_endless_device_is_refused_from_its_first_block(text_bundle):
     _refused(_cli(["run", text_bundle, "--file", "/dev/zero"]), "/dev/zero", "binary data")
 
 
 def test_a_file_past_the_size_limit_is_refused_unread_past_it(text_bundle, tmp_path, monkeypatch):
-    from swarmedge.runtimes import textfiles
+    from swarmedge.runtimes import stream, textfiles
 
     monkeypatch.setattr(textfiles, "MAX_TEXT_BYTES", 3 << 20)
     big = tmp_path / "big.txt"
@@ -460,7 +465,11 @@ def test_a_file_past_the_size_limit_is_refused_unread_past_it(text_bundle, tmp_p
         reads.append(len(data))
         return data
 
-    _refused(_cli(["run", text_bundle, "--file", big]), "big.txt", "larger than 3 MiB", "split")
+    _refused(_cli(["eval", text_bundle, "--data", big]), "big.txt", "larger than 3 MiB", "split")
+    # run streams it: every line is a result (positions count them), whatever the file's size
+    monkeypatch.setattr(stream, "BLOCK", 1 << 16)  # many blocks: lines numbered on across them
+    rows = _rows(_cli(["run", text_bundle, "--file", big, "--chunk-size", "4096"]))
+    assert len(rows) == 200_000 and rows[-1]["position"] == 199_999
     monkeypatch.setattr(textfiles, "read_stream", counting)
     with pytest.raises(InputError, match="larger than 3 MiB"):
         textfiles.read_bytes(big)
@@ -479,4 +488,7 @@ def test_gzip_members_bombs_and_cuts(text_bundle, tmp_path, monkeypatch):
     monkeypatch.setattr(textfiles, "MAX_TEXT_BYTES", 1 << 20)
     bomb = tmp_path / "bomb.txt.gz"
     bomb.write_bytes(gzip.compress(b"a" * (64 << 20)))  # 64 KiB on disk, 64 MiB unpacked
-    _refused(_cli(["run", text_bundle, "--file", bomb]), "bomb.txt.gz", "unpacks to more than 1 MiB")
+    with pytest.raises(InputError, match="unpacks to more than 1 MiB"):
+        textfiles.read_bytes(bomb)  # read whole (eval, train): refused
+    # streamed (run): only a line is held, and this one never ends
+    _refused(_cli(["run", text_bundle, "--file", bomb]), "bomb.txt.gz:1", "longer than 16 MiB")
