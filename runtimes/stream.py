@@ -33,7 +33,7 @@ from swarmedge.runtimes.textfiles import (
     text_lines,
 )
 
-BLOCK = 1 << 20  # bytes asked of the input per read
+BLOCK = 1 << 16  # bytes asked of the input per read: a block of short lines is ~2,000 texts
 CHUNK = 256  # inputs classified, then written, at a time: results appear chunk by chunk
 # One line is held whole before it is decoded; past this it is no text a classifier of
 # 256-token windows needs (War and Peace is 3.2 MB), and /dev/urandom-like input would
@@ -42,7 +42,7 @@ MAX_LINE_BYTES = 16 << 20
 _BREAKS = re.compile(rb"\r\n|\r|\n")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Item:
     """One input of a stream: ``value`` is a text (str) or a digit ((28, 28) float32 in 0..1).
 
