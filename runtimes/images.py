@@ -168,6 +168,28 @@ def stream_array(path: Path, notices: list[str] | None = None, size: int = 256):
     _tell_counts(notices, path.name, len(stack), counts, [text for _, text in array_steps])
 
 
+def stream_folder(folder: Path, notices: list[str] | None = None, size: int = 256):
+    """``(path, (28, 28) float32 digit)`` lists of the images in ``folder`` and its sub-folders
+    (:func:`image_files`, sorted), ``size`` at a time, each read as :func:`load_image` reads it.
+    One notice at the end counts the steps taken, instead of one line per image. Raises
+    InputError naming the first file that cannot be read, or when the folder holds no image."""
+    files = image_files(folder, recursive=True, notices=notices)
+    if not files:
+        raise InputError(f"{folder} holds no images (PNG, JPEG, any format Pillow decodes, or .npy)")
+    counts: Counter = Counter()
+    for start in range(0, len(files), size):
+        part = []
+        for p in files[start:start + size]:
+            if p.suffix.lower() in ARRAY_SUFFIXES:
+                part.append((p, load_image(p, notices)))
+                continue
+            digit, steps = _digit_from_file(p)
+            counts.update({kind for kind, _ in steps})
+            part.append((p, digit))
+        yield part
+    _tell_counts(notices, str(folder), len(files), counts)
+
+
 def image_files(folder: Path, recursive: bool = False, notices: list[str] | None = None) -> list[Path]:
     """The image and .npy files in ``folder`` (sorted; in sub-folders too when ``recursive``).
 

@@ -203,16 +203,15 @@ def array_items(path: Path, notices: list[str] | None = None, size: int = CHUNK)
 
 
 def image_items(paths: list[Path], notices: list[str] | None = None, size: int = CHUNK) -> Iterator[list[Item]]:
-    """Lists of digit :class:`Item` of image files (and folders of them: their images, sorted),
-    decoded a chunk at a time, each read as ``run --image`` reads it (``images.load_image``).
-    Raises InputError naming the first file that cannot be read."""
-    from swarmedge.runtimes.images import image_files, load_image
+    """Lists of digit :class:`Item` of image files and folders of them (their images, sorted,
+    sub-folders too), decoded a chunk at a time, each read as ``run --image`` reads it
+    (``images.load_image``; a folder's notices are one line of counts). Raises InputError
+    naming the first file that cannot be read."""
+    from swarmedge.runtimes.images import load_image, stream_folder
 
-    files = []
+    position = 0
     for p in map(Path, paths):
-        files += image_files(p, recursive=True, notices=notices) if p.is_dir() else [p]
-    if not files:
-        raise InputError(f"{', '.join(map(str, paths))} holds no images (PNG, JPEG, ... or .npy)")
-    for start in range(0, len(files), size):
-        part = files[start:start + size]
-        yield [Item(start + i, load_image(p, notices), str(p), str(p)) for i, p in enumerate(part)]
+        parts = stream_folder(p, notices, size) if p.is_dir() else [[(p, load_image(p, notices))]]
+        for part in parts:
+            yield [Item(position + i, digit, str(f), str(f)) for i, (f, digit) in enumerate(part)]
+            position += len(part)
