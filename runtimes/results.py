@@ -61,6 +61,7 @@ class ResultsFile:
             if keep < self.path.stat().st_size:  # a torn last record: cut it off before appending
                 os.truncate(self.path, keep)
         mode = "ab" if resume else "wb"
+        self._created = not exists
         try:
             self._f = open(self.path, mode)  # noqa: SIM115 - closed by close()
         except OSError as exc:
@@ -74,8 +75,12 @@ class ResultsFile:
             self._f.flush()
             self.done += len(records)
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
+        """Close the file; after a run that ``failed`` before its first result, remove the
+        file if this run created it (a refused input leaves nothing behind)."""
         self._f.close()
+        if failed and self._created and self.done == 0:
+            self.path.unlink(missing_ok=True)
 
     def __enter__(self):
         return self

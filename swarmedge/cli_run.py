@@ -89,6 +89,7 @@ def _stream(bundle, *, texts, file, images, stdin, precision, threads, fmt, outp
     notices: list[str] = []
     sink = ResultsFile(output, resume=resume, overwrite=overwrite) if output is not None else None
     skip = sink.done if sink else 0
+    failed = True
     try:
         chunks = input_chunks(clf.kind, texts=texts, file=file, images=images, stdin=stdin, notices=notices,
                               size=chunk_size)
@@ -105,6 +106,7 @@ def _stream(bundle, *, texts, file, images, stdin, precision, threads, fmt, outp
             else:
                 click.echo("\n".join(_table_row(item, pred) for item, pred in pairs))
         _flush_notes(notices)
+        failed = False
     except InputError as exc:  # notices about the failing chunk are dropped: the error is the one line
         if sink and sink.done > skip:
             raise InputError(f"{exc}; the {sink.done:,} results before it are in {output}: fix the input and rerun "
@@ -118,7 +120,7 @@ def _stream(bundle, *, texts, file, images, stdin, precision, threads, fmt, outp
         raise
     finally:
         if sink:
-            sink.close()
+            sink.close(failed)
     if sink:
         resumed = f" ({skip:,} from before, kept)" if skip else ""
         note(f"wrote {sink.done:,} results to {output}{resumed}")

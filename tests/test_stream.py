@@ -268,6 +268,8 @@ def test_resume_refuses_results_of_another_input(text_bundle, tmp_path):
     assert not_results.read_text() == "my notes\nmore notes\n"
     r = _cli(["run", text_bundle, "--file", corpus, "-o", out, "--overwrite"])
     assert r.exit_code == 0 and out.read_bytes() == before
+    r = _cli(["run", text_bundle, "--file", tmp_path / "missing.txt", "-o", tmp_path / "new.jsonl"])
+    assert r.exit_code == 2 and not (tmp_path / "new.jsonl").exists()  # a refused input leaves no file
 
 
 def test_a_bad_line_mid_stream_keeps_the_results_before_it(text_bundle, tmp_path, monkeypatch):
