@@ -37,8 +37,12 @@ FORMATS = ("auto", "jsonl", "table")
               help="Inputs read, classified and written at a time; memory follows it, results do not.")
 @click.option("--remote", metavar="[USER@]HOST[:DIR]", callback=check_remote,
               help="Run on a device over ssh (the bundle is copied there).")
+@click.option("--ray", "ray_address", metavar="ADDRESS",
+              help="Classify --file on a Ray cluster (the [ray] extra): auto (on a node of the cluster), or local (a cluster "
+                   "of this machine's cores). -o FILE gets run's records in input order; -o FOLDER/ gets shards. "
+                   "See docs/RAY.md.")
 def run(bundle, stdin, texts, file, images, precision, threads, fmt, as_json, output, resume, overwrite,
-        chunk_size, remote):
+        chunk_size, remote, ray_address):
     """Classify texts or digit images with BUNDLE (device side: no torch needed).
 
     Inputs stream through: results of each chunk are written as soon as it is classified,
@@ -49,6 +53,7 @@ def run(bundle, stdin, texts, file, images, precision, threads, fmt, as_json, ou
       swarmedge run small.bundle --text "A wonderful, moving film." --text "Dull."
       cat reviews.txt | swarmedge run small.bundle - > results.jsonl
       swarmedge run small.bundle --file corpus.jsonl.gz -o results.jsonl --resume
+      swarmedge run small.bundle --file corpus.jsonl.gz -o results.jsonl --ray auto
       swarmedge run digits.bundle --image five.png --image scans/ --precision fp32
       swarmedge run small.bundle --text "Loved it." --remote pi@raspberrypi.local
     """
@@ -66,6 +71,9 @@ def run(bundle, stdin, texts, file, images, precision, threads, fmt, as_json, ou
         raise click.UsageError("give --resume (continue -o FILE) or --overwrite (start it again), not both")
     if output is not None and fmt == "table":
         raise click.UsageError("-o writes JSON Lines; drop --format table")
+    if ray_address is not None:
+        return _ray(bundle, file, output, ray_address, precision=precision, threads=threads, resume=resume,
+                    overwrite=overwrite, chunk_size=chunk_size, others=bool(texts or images or stdin or remote))
     if remote:
         if output is not None:
             raise click.UsageError("--remote prints the results here; redirect them (> results.jsonl) instead of -o")
@@ -124,6 +132,26 @@ def _stream(bundle, *, texts, file, images, stdin, precision, threads, fmt, outp
     if sink:
         resumed = f" ({skip:,} from before, kept)" if skip else ""
         note(f"wrote {sink.done:,} results to {output}{resumed}")
+
+
+def _ray(bundle, file, output, address, *, precision, threads, resume, overwrite, chunk_size, others):
+    import logging
+
+    from swarmedge.ray_data import classify_corpus
+
+    if others or file is None or output is None:
+        raise click.UsageError("--ray classifies a corpus file on a cluster: give --file CORPUS and -o results.jsonl "
+                               "(or -o FOLDER/)")
+    if resume:
+        raise click.UsageError("--resume continues a run on this machine; a --ray run writes its results whole, "
+                               "so rerun it with --overwrite")
+    if not address.strip():
+        raise click.BadParameter("an empty address; give auto, ray://HEAD:10001 or local", param_hint="'--ray'")
+    logging.getLogger("ray").setLevel(logging.CRITICAL)  # a worker's traceback; its one line is ours to print
+    n = classify_corpus(bundle, file, output, address=None if address == "local" else address, precision=precision,
+                        batch_size=chunk_size, concurrency=threads, overwrite=overwrite,
+                        progress=sys.stderr.isatty())
+    note(f"wrote {n:,} results to {output} (Ray)")
 
 
 def _same_input(output, last: dict):

@@ -15,7 +15,8 @@ result for an input does not depend on what else is classified with it, so the c
 results equal a single machine's. Ray is imported here only, when a function needs it: the
 device install (``pip install swarmedge``) never pulls it in. Recipe: docs/RAY.md.
 
-Run as a command: ``python -m swarmedge.ray_data BUNDLE CORPUS -o results.jsonl [--address auto]``.
+On the command line: ``swarmedge run BUNDLE --file CORPUS -o results.jsonl --ray auto``.
+Errors that Ray wraps come back as swarmedge's one line through ``swarmedge.ray_errors``.
 """
 
 import json
@@ -24,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from swarmedge import errors
 from swarmedge.errors import InputError, SwarmedgeError, require_extra
+from swarmedge.ray_errors import ray_errors
 
 # Columns BundleClassifier adds, in Prediction.to_dict() order; the token columns only for texts.
 PREDICTION_COLUMNS = ("label", "index", "probability", "scores")
@@ -157,8 +158,8 @@ def classify_dataset(ds, bundle, *, precision: str | None = None, batch_size: in
     Nothing runs until the result is consumed (``iter_batches``, ``write_parquet``, ...).
     With every CPU taken by an actor, reads that ask for a CPU would wait for ever: read
     with ``num_cpus=0`` (``ray.data.read_parquet(..., num_cpus=0)``) or pass a ``concurrency``
-    below the CPU count. Errors inside Ray reach you wrapped; :func:`unwrap` (or
-    ``with ray_errors():``) gives back swarmedge's one-line error.
+    below the CPU count. Errors inside Ray reach you wrapped; ``swarmedge.ray_errors.unwrap``
+    (or ``with ray_errors():``) gives back swarmedge's one-line error.
 
     Raises InputError for ``batch_size`` or ``concurrency`` below 1; MissingExtraError without
     ray. Example::
@@ -283,7 +284,12 @@ def classify_corpus(bundle, source, output, *, address: str | None = None, preci
 
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        except (ConnectionError, ValueError) as exc:  # no cluster there, or an address Ray cannot parse
+            reason = str(exc).strip().split("\n", 1)[0].split(". ")[0]
+            raise InputError(f"cannot join a Ray cluster at {address!r} ({reason}): start one with `ray start --head`, "
+                             "or use --ray local for this machine's cores") from None
     ctx = ray.data.DataContext.get_current()
     before = ctx.execution_options.preserve_order, ctx.enable_progress_bars
     try:
@@ -340,101 +346,3 @@ def _write_folder(ds, output: Path) -> int:
 
     ds.write_datasink(RecordsDatasink(str(output)))  # streamed: blocks are written as they are classified
     return sum(1 for p in output.glob("*.jsonl") for _ in open(p, "rb"))
-
-
-def unwrap(exc: BaseException) -> BaseException:
-    """The swarmedge error inside a Ray error (RayTaskError, UserCodeException, ...), as a
-    fresh error of its class with its one-line message, or ``exc`` itself when it holds none.
-
-    Ray wraps what a worker raised in its own traceback, and appends notes about retries to
-    the message; swarmedge messages are one line, so the first line is the message.
-    """
-    seen, todo, dual = set(), [exc], None
-    while todo:
-        e = todo.pop(0)
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        if isinstance(e, SwarmedgeError):
-            if not _is_ray_error(e):
-                return type(e)(str(e).strip().split("\n", 1)[0])
-            dual = dual or e  # Ray's class "RayTaskError(InputError)": its message is a traceback
-        todo += [getattr(e, "cause", None), e.__cause__, e.__context__]
-    if dual is not None:  # Ray kept the error's class, and the error's own line in its traceback text
-        base = next(c for c in type(dual).__mro__ if issubclass(c, SwarmedgeError) and not _is_ray_class(c))
-        found = _error_line(str(dual), base.__name__)
-        return base(found[1] if found else str(dual).strip().splitlines()[-1])
-    for e in [exc, getattr(exc, "cause", None)]:  # only the traceback text is left: find the error's line
-        found = e is not None and _error_line(str(e))
-        if found:
-            return getattr(errors, found[0])(found[1])
-    return exc
-
-
-def _error_line(text: str, name: str = r"\w+"):
-    """``(class name, message)`` of the last ``swarmedge.errors.NAME: message`` line of a traceback."""
-    import re
-
-    hits = re.findall(rf"^swarmedge\.errors\.({name}): (.*)$", text, re.M)
-    hits = [h for h in hits if isinstance(getattr(errors, h[0], None), type)
-            and issubclass(getattr(errors, h[0]), SwarmedgeError)]
-    return hits[-1] if hits else None
-
-
-class ray_errors:
-    """``with ray_errors():`` re-raises a swarmedge error that Ray wrapped as that error alone,
-    so a user sees one line (``InputError: reviews.jsonl:3: not valid JSON …``), not a Ray
-    traceback. Other errors pass through unchanged."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        if exc is None or isinstance(exc, SwarmedgeError) and not _is_ray_error(exc):
-            return False
-        inner = unwrap(exc)
-        if inner is exc:
-            return False
-        raise inner from None
-
-
-def _is_ray_class(cls) -> bool:
-    return (cls.__module__ or "").split(".")[0] == "ray"
-
-
-def _is_ray_error(exc) -> bool:
-    return any(_is_ray_class(c) for c in type(exc).__mro__)
-
-
-def main(argv=None) -> None:
-    """``python -m swarmedge.ray_data BUNDLE CORPUS -o OUTPUT``: :func:`classify_corpus` as a command."""
-    import argparse
-    import logging
-    import sys
-
-    p = argparse.ArgumentParser(prog="python -m swarmedge.ray_data",
-                                description="Classify a .txt/.jsonl corpus on a Ray cluster (docs/RAY.md).")
-    p.add_argument("bundle")
-    p.add_argument("corpus")
-    p.add_argument("-o", "--output", required=True, help="results.jsonl (in input order), or a folder/ (sharded)")
-    p.add_argument("--address", help='the Ray cluster: "auto", "ray://HEAD:10001" (default: a local one)')
-    p.add_argument("--precision", choices=["int8", "fp32"])
-    p.add_argument("--concurrency", type=int, help="actors, one CPU each (default: the cluster's CPUs)")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--verbose", action="store_true", help="Ray's logs: plan, progress, worker tracebacks")
-    args = p.parse_args(argv)
-    if not args.verbose:  # the error a user can fix is printed below, as one line
-        logging.getLogger("ray").setLevel(logging.CRITICAL)
-    try:
-        n = classify_corpus(args.bundle, args.corpus, args.output, address=args.address, precision=args.precision,
-                            batch_size=args.batch_size, concurrency=args.concurrency, overwrite=args.overwrite,
-                            progress=sys.stderr.isatty())
-    except SwarmedgeError as exc:
-        sys.stderr.write(f"Error: {exc}\n")
-        raise SystemExit(exc.exit_code) from None
-    sys.stderr.write(f"{n} results written to {args.output}\n")
-
-
-if __name__ == "__main__":
-    main()

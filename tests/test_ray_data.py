@@ -167,7 +167,8 @@ def one_line(exc_info) -> str:
 
 
 def test_user_mistakes_are_one_line(ray_cluster, text_bundle, boids_bundle, tmp_path):
-    from swarmedge.ray_data import classify_corpus, classify_dataset, ray_errors
+    from swarmedge.ray_data import classify_corpus, classify_dataset
+    from swarmedge.ray_errors import ray_errors
 
     out = tmp_path / "results.jsonl"
     with pytest.raises(InputError) as e:
@@ -200,17 +201,30 @@ def test_user_mistakes_are_one_line(ray_cluster, text_bundle, boids_bundle, tmp_
     assert one_line(e) == 'the "text" of row 1 of a batch is empty: give some words to classify'
 
 
-def test_command(ray_cluster, text_bundle, tmp_path, capsys):
-    from swarmedge.ray_data import main
+def test_command(ray_cluster, text_bundle, tmp_path):
+    """``swarmedge run --file CORPUS -o OUT --ray ADDRESS``: the same records as without --ray."""
+    from click.testing import CliRunner
+
+    from swarmedge.cli import cli
 
     source = tmp_path / "reviews.txt"
     source.write_text("good film\n\nawful plot\n", encoding="utf-8")
-    main([str(text_bundle), str(source), "-o", str(tmp_path / "r.jsonl"), "--verbose"])
-    assert [json.loads(line)["position"] for line in (tmp_path / "r.jsonl").read_text().splitlines()] == [0, 1]
-    with pytest.raises(SystemExit) as e:
-        main([str(text_bundle), str(tmp_path / "nope.txt"), "-o", str(tmp_path / "s.jsonl"), "--verbose"])
-    assert e.value.code == 2
-    assert capsys.readouterr().err.splitlines()[-1] == f"Error: file not found: {tmp_path / 'nope.txt'}"
+    runner = CliRunner()
+    r = runner.invoke(cli, ["run", str(text_bundle), "--file", str(source), "-o", str(tmp_path / "r.jsonl"),
+                            "--ray", "local"])
+    assert r.exit_code == 0, r.output
+    local = runner.invoke(cli, ["run", str(text_bundle), "--file", str(source), "-o", str(tmp_path / "l.jsonl")])
+    assert local.exit_code == 0 and (tmp_path / "r.jsonl").read_bytes() == (tmp_path / "l.jsonl").read_bytes()
+    for args, needle in [
+        (["--file", str(tmp_path / "nope.txt"), "-o", str(tmp_path / "s.jsonl"), "--ray", "local"],
+         f"file not found: {tmp_path / 'nope.txt'}"),
+        (["--file", str(source), "-o", str(tmp_path / "r.jsonl"), "--ray", "local"], "exists"),
+        (["--text", "good", "--ray", "local"], "give --file CORPUS and -o"),
+        (["--file", str(source), "-o", str(tmp_path / "r.jsonl"), "--ray", "local", "--resume"], "--overwrite"),
+    ]:
+        r = runner.invoke(cli, ["run", str(text_bundle), *args])
+        assert r.exit_code == 2 and len(r.stderr.splitlines()) == 1 and needle in r.stderr, (args, r.stderr)
+    assert not (tmp_path / "s.jsonl").exists()
 
 
 def test_ray_stays_out_of_the_device_install(text_bundle, tmp_path):
