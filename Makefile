@@ -79,6 +79,14 @@ test: install peers system arm lint
 # swarmedge) in one run, on a quiet machine: writes docs/BENCHMARKS.md and docs/benchmarks.json.
 bench: install peers bench-peers
 	$(PY) -m benchmarks
+	$(PY) -m benchmarks.stream
+
+# `swarmedge run` over a corpus of short texts (throughput on 1 and 2 cores and through Ray, peak
+# memory for 1,000,000 texts, time to the first result; ~35 min on 2 cores, a quiet machine):
+# writes docs/STREAMING.md and docs/streaming.json. `make bench` runs it too.
+.PHONY: bench-stream
+bench-stream: install
+	$(PY) -m benchmarks.stream
 
 # Trains and evaluates every published configuration (many CPU hours); see docs/RESULTS.md.
 reproduce: install
