@@ -682,8 +682,9 @@ def notes(r: dict) -> list[str]:
         out.append(f"2 cores were slower than 1 ({two['texts_per_s']:,.0f} vs {one['texts_per_s']:,.0f} texts/s): "
                    "the machine was probably busy, rerun on a quiet one.")
     if r["machine"]["load_before"][0] > 0.5:
-        out.append(f"The load average was {r['machine']['load_before'][0]:.2f} when the run began: other work "
-                   "shared the cores, and speed figures are lower than on a quiet machine.")
+        out.append(f"The 1-minute load average was {r['machine']['load_before'][0]:.2f} when the run began. It "
+                   "decays over minutes, so it also counts work that ended just before; if other work went on "
+                   "during the run, speed figures are lower than on a quiet machine.")
     for x in tp["summary"]:
         if x.get("failed_runs"):
             out.append(f"{x['config']}: {x['failed_runs']} of {x['runs'] + x['failed_runs']} run(s) failed "
