@@ -38,9 +38,9 @@ FORMATS = ("auto", "jsonl", "table")
 @click.option("--remote", metavar="[USER@]HOST[:DIR]", callback=check_remote,
               help="Run on a device over ssh (the bundle is copied there).")
 @click.option("--ray", "ray_address", metavar="ADDRESS",
-              help="Classify --file on a Ray cluster (the [ray] extra): auto (on a node of the cluster), or local (a cluster "
-                   "of this machine's cores). -o FILE gets run's records in input order; -o FOLDER/ gets shards. "
-                   "See docs/RAY.md.")
+              help="Classify --file on a Ray cluster (the [ray] extra): auto (on a node of the cluster), or local "
+                   "(a cluster of this machine's cores). -o FILE gets run's records in input order; -o FOLDER/ gets "
+                   "shards. See docs/RAY.md.")
 def run(bundle, stdin, texts, file, images, precision, threads, fmt, as_json, output, resume, overwrite,
         chunk_size, remote, ray_address):
     """Classify texts or digit images with BUNDLE (device side: no torch needed).
