@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from benchmarks import measure
 from benchmarks.peers import peer_variants
-from benchmarks.report import markdown
+from benchmarks.report import markdown, write_report
 from benchmarks.subjects import ROOT, SUBJECTS, prepare
 from benchmarks.variants import onnx_variants, torch_variants
 
@@ -124,12 +124,7 @@ def machine() -> dict:
 
 
 def write(out: Path, results: dict) -> None:
-    from swarmedge.atomic import write_bytes
-
-    out.mkdir(parents=True, exist_ok=True)
-    write_bytes(out / "benchmarks.json", (json.dumps(results, indent=1) + "\n").encode())
-    write_bytes(out / "BENCHMARKS.md", markdown(results).encode())
-    print(f"wrote {out / 'BENCHMARKS.md'} and {out / 'benchmarks.json'}")
+    write_report(out, "benchmarks", results, markdown(results))
 
 
 if __name__ == "__main__":

@@ -342,3 +342,15 @@ def _scaling_table(sub: dict) -> list[str]:
         cells = [f"{t[name, n]:.2f} ({t['PyTorch eager fp32', n] / t[name, n]:.1f}x)" for n in lengths]
         out.append(f"| {name} | " + " | ".join(cells) + " |")
     return out
+
+
+def write_report(out: Path, stem: str, results: dict, markdown_text: str) -> None:
+    """``out/stem.json`` (the raw figures) and ``out/STEM.md`` (the report), each written atomically."""
+    import json
+
+    from swarmedge.atomic import write_bytes
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_bytes(out / f"{stem}.json", (json.dumps(results, indent=1) + "\n").encode())
+    write_bytes(out / f"{stem.upper()}.md", markdown_text.encode())
+    print(f"wrote {out / f'{stem.upper()}.md'} and {out / f'{stem}.json'}")

@@ -745,12 +745,9 @@ def versions(ray: bool) -> dict:
 
 
 def write(out: Path, results: dict) -> None:
-    from swarmedge.atomic import write_bytes
+    from benchmarks.report import write_report
 
-    out.mkdir(parents=True, exist_ok=True)
-    write_bytes(out / "streaming.json", (json.dumps(results, indent=1) + "\n").encode())
-    write_bytes(out / "STREAMING.md", markdown(results).encode())
-    print(f"wrote {out / 'STREAMING.md'} and {out / 'streaming.json'}")
+    write_report(out, "streaming", results, markdown(results))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from swarmedge.runtimes.textfiles import (
     jsonl_records,
     line_name,
     lookalike_hint,
+    open_binary,
     text_lines,
 )
 
@@ -163,31 +164,17 @@ def _lookalike_notice(source: str) -> str:
             f"JSON Lines, so each whole line is classified as text; {lookalike_hint(source)}")
 
 
-def open_text_file(path: Path):
-    """``path`` opened for :func:`text_items`: binary, gunzipped when its name ends in ``.gz``.
-
-    Raises InputError for a missing file, a folder or an unreadable file.
-    """
-    name = str(path)
-    try:
-        f = open(path, "rb")  # noqa: SIM115 - the caller closes it
-    except FileNotFoundError:
-        raise InputError(f"file not found: {name}") from None
-    except IsADirectoryError:
-        raise InputError(f"{name} is a folder: give a .txt or .jsonl file") from None
-    except OSError as exc:
-        raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
-    return gzip.GzipFile(fileobj=f, mode="rb") if name.lower().endswith(".gz") else f
-
-
 def file_items(path: Path, expects: str = TEXT_INPUTS, notices: list[str] | None = None) -> Iterator[list[Item]]:
-    """Lists of text :class:`Item` of a .txt/.jsonl file (optionally .gz), read as a stream;
-    JSON Lines by name (``textfiles.is_jsonl``). Raises InputError as :func:`text_items`."""
-    f = open_text_file(path)
+    """Lists of text :class:`Item` of a .txt/.jsonl file, gunzipped as it is read when its name
+    ends in ``.gz``; JSON Lines by name (``textfiles.is_jsonl``). Raises InputError as
+    :func:`text_items` does, and for a missing, unreadable or folder path."""
+    raw = open_binary(path)
+    f = gzip.GzipFile(fileobj=raw, mode="rb") if str(path).lower().endswith(".gz") else raw
     try:
         yield from text_items(f, str(path), jsonl=is_jsonl(path), expects=expects, notices=notices)
     finally:
         f.close()
+        raw.close()  # closing a GzipFile leaves the file it reads open
 
 
 def array_items(path: Path, notices: list[str] | None = None, size: int = CHUNK) -> Iterator[list[Item]]:

@@ -86,18 +86,28 @@ def read_bytes(path) -> bytes:
     Raises InputError when the file is missing, unreadable, too large or not valid gzip.
     """
     name = str(path)
-    try:
-        with open(path, "rb") as f:
+    with open_binary(path) as f:
+        try:
             data = read_stream(f, name)
+        except OSError as exc:
+            raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
+    if name.lower().endswith(".gz"):
+        data = _gunzip(data, name)
+    return data
+
+
+def open_binary(path):
+    """``path`` opened for reading bytes; InputError (one line) for a missing file, a folder or
+    a file that cannot be opened."""
+    name = str(path)
+    try:
+        return open(path, "rb")  # noqa: SIM115 - the caller closes it
     except FileNotFoundError:
         raise InputError(f"file not found: {name}") from None
     except IsADirectoryError:
         raise InputError(f"{name} is a folder: give a .txt or .jsonl file") from None
     except OSError as exc:
         raise InputError(f"cannot read {name}: {exc.strerror or exc}") from None
-    if name.lower().endswith(".gz"):
-        data = _gunzip(data, name)
-    return data
 
 
 def _gunzip(data: bytes, name: str) -> bytes:
