@@ -14,17 +14,22 @@ off and skips the inputs already done, checking that the file belongs to this in
 
 import json
 import os
+from collections import deque
 from pathlib import Path
 
 from swarmedge.errors import InputError
 
+NO_ID = type("NoId", (), {"__repr__": lambda self: "NO_ID"})()  # a record without "id" (an "id": null is None)
+RECORD_START = b'{"position": '  # how every record's line begins: a torn last line begins so too
+CHECKED_ON_RESUME = 8  # the last records --resume classifies again to check they came from this input
 
-def result_record(position: int, name: str | None, pred, record_id=None) -> dict:
+
+def result_record(position: int, name: str | None, pred, record_id=NO_ID) -> dict:
     """The JSON record of one result. ``name`` names the input (left out when None: a line of
     a corpus is known by its position and id); ``pred`` is a ``Prediction``; ``record_id`` the
-    input record's ``"id"`` (any JSON value; left out when None)."""
+    input record's ``"id"`` (any JSON value, null included; left out when ``NO_ID``)."""
     out = {"position": position}
-    if record_id is not None:
+    if record_id is not NO_ID:
         out["id"] = record_id
     if name is not None:
         out["input"] = name
@@ -33,8 +38,9 @@ def result_record(position: int, name: str | None, pred, record_id=None) -> dict
 
 
 def encode_records(records) -> bytes:
-    """``records`` as JSON Lines bytes, one compact line each, UTF-8 kept as is."""
-    return "".join(json.dumps(r, ensure_ascii=False, separators=(", ", ": ")) + "\n" for r in records).encode()
+    """``records`` as JSON Lines bytes, one line each, UTF-8 kept as is. NaN and infinities
+    raise ValueError: they are not JSON (inputs holding them are refused when read)."""
+    return "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in records).encode()
 
 
 class ResultsFile:
@@ -42,6 +48,7 @@ class ResultsFile:
 
     ``ResultsFile(path, resume=True)`` keeps the whole records already in ``path`` (cutting off
     a torn last line, left by a kill mid-write) and ``done`` says how many inputs they cover;
+    ``tail`` holds the last ``CHECKED_ON_RESUME`` of them, to check against the input;
     ``resume=False`` starts an empty file and refuses an existing non-empty one unless
     ``overwrite``. Raises InputError for those refusals, a file that is not a results file
     of ``run`` (records out of order), or a path that cannot be written.
@@ -49,7 +56,7 @@ class ResultsFile:
 
     def __init__(self, path, *, resume: bool = False, overwrite: bool = False):
         self.path = Path(path)
-        self.done, self.last = 0, None
+        self.done, self.tail = 0, []
         exists = self.path.exists()
         if exists and self.path.is_dir():
             raise InputError(f"-o {self.path} is a folder: give a file name, e.g. -o results.jsonl")
@@ -57,7 +64,7 @@ class ResultsFile:
             raise InputError(f"{self.path} exists: pass --resume to continue it, --overwrite to start it again, "
                              "or choose another -o")
         if resume and exists:
-            self.done, self.last, keep = _whole_records(self.path)
+            self.done, self.tail, keep = _whole_records(self.path)
             if keep < self.path.stat().st_size:  # a torn last record: cut it off before appending
                 os.truncate(self.path, keep)
         mode = "ab" if resume else "wb"
@@ -71,14 +78,21 @@ class ResultsFile:
         """Append ``records`` (dicts) as whole lines and flush them to the file."""
         data = encode_records(records)
         if data:
-            self._f.write(data)
-            self._f.flush()
+            try:
+                self._f.write(data)
+                self._f.flush()
+            except OSError as exc:  # name the file, not standard output
+                raise OSError(exc.errno, exc.strerror, str(self.path)) from None
             self.done += len(records)
 
     def close(self, failed: bool = False) -> None:
         """Close the file; after a run that ``failed`` before its first result, remove the
         file if this run created it (a refused input leaves nothing behind)."""
-        self._f.close()
+        try:
+            self._f.close()
+        except OSError as exc:  # a write that failed is still buffered: its error is already on its way
+            if not failed:
+                raise OSError(exc.errno, exc.strerror, str(self.path)) from None
         if failed and self._created and self.done == 0:
             self.path.unlink(missing_ok=True)
 
@@ -89,14 +103,15 @@ class ResultsFile:
         self.close()
 
 
-def _whole_records(path: Path) -> tuple[int, dict | None, int]:
-    """(records, the last one, bytes they take) of the whole records at the start of ``path``.
+def _whole_records(path: Path) -> tuple[int, list[dict], int]:
+    """(records, the last ``CHECKED_ON_RESUME`` of them, bytes they take) of ``path``.
 
-    A record is whole when its line ends in a newline and parses as a JSON object whose
-    ``position`` is its line index; the first line that is not ends the whole part, and only a
-    last line may be torn: a bad line followed by more lines means the file is something else.
+    Every line must be the record of its index (``position``), ending in a newline, except a
+    last line with no newline that begins as a record does (``RECORD_START``): a kill tore it
+    while it was written. Any other line means the file is not run's results: InputError, so
+    that --resume never cuts what it did not write.
     """
-    n, last, keep = 0, None, 0
+    n, tail, keep = 0, deque(maxlen=CHECKED_ON_RESUME), 0
     with open(path, "rb") as f:
         for raw in f:
             record = None
@@ -105,10 +120,11 @@ def _whole_records(path: Path) -> tuple[int, dict | None, int]:
                     record = json.loads(raw)
                 except ValueError:
                     record = None
+            elif raw.startswith(RECORD_START) or RECORD_START.startswith(raw):
+                break  # torn: cut off
             if not isinstance(record, dict) or record.get("position") != n:
-                if raw.endswith(b"\n") and f.read(1):
-                    raise InputError(f"{path}:{n + 1} is not record {n} of a swarmedge run; --resume continues only "
-                                     "a results file that run -o wrote: choose another -o")
-                break
-            n, last, keep = n + 1, record, keep + len(raw)
-    return n, last, keep
+                raise InputError(f"{path}:{n + 1} is not record {n} of a swarmedge run; --resume continues only "
+                                 "a results file that run -o wrote: choose another -o")
+            n, keep = n + 1, keep + len(raw)
+            tail.append(record)
+    return n, list(tail), keep

@@ -6,6 +6,7 @@ not the input. Each chunk runs input by input on all cores (``runtimes.batching`
 are in input order, and bit-identical whatever the chunk size or thread count.
 """
 
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,27 +47,28 @@ def input_chunks(kind: str, *, texts=(), file: Path | None = None, images=(), st
     return chunked(image_items([Path(p) for p in images], notices, size), size)
 
 
-def predict_chunks(clf: Classifier, chunks, *, skip: int = 0, check_skipped=None,
+def predict_chunks(clf: Classifier, chunks, *, skip: int = 0, check_skipped=None, check_last: int = 8,
                    notices: list[str] | None = None) -> Iterator[list[tuple[Item, Prediction]]]:
     """``(item, prediction)`` pairs of each chunk, in input order, chunk by chunk.
 
     ``skip`` inputs (already done: ``run --resume``) are read but not classified; the last
-    of them is passed to ``check_skipped(item)``, which may raise to say the input is not
-    the one the results came from. Raises InputError when the input holds fewer than ``skip``
-    inputs. "This prediction is a guess" notices go to ``notices`` (the first
+    ``check_last`` of them are passed to ``check_skipped(items)``, which may raise to say the
+    input is not the one the results came from. Raises InputError when the input holds fewer
+    than ``skip`` inputs. "This prediction is a guess" notices go to ``notices`` (the first
     ``GUESS_NOTES``, then a count at the end).
     """
-    seen, guesses = 0, 0
+    seen, guesses, skipped = 0, 0, deque(maxlen=check_last)
     for chunk in chunks:
         seen += len(chunk)
-        if chunk[-1].position < skip:
-            if chunk[-1].position == skip - 1 and check_skipped:
-                check_skipped(chunk[-1])
-            continue
         if chunk[0].position < skip:
-            if check_skipped:
-                check_skipped(chunk[skip - 1 - chunk[0].position])
-            chunk = chunk[skip - chunk[0].position:]
+            done = chunk[:skip - chunk[0].position]
+            skipped.extend(done)
+            if len(done) < len(chunk) or seen == skip:  # the last skipped input is here: check them
+                if check_skipped:
+                    check_skipped(list(skipped))
+            chunk = chunk[len(done):]
+            if not chunk:
+                continue
         values = [item.value for item in chunk]
         preds = clf.classify_texts(values) if clf.kind == "text" else clf.classify_images(values)
         for item, pred in zip(chunk, preds):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swarmedge.errors import InputError
+from swarmedge.runtimes.results import NO_ID
 from swarmedge.runtimes.textfiles import (
     MAX_TEXT_BYTES,
     TEXT_INPUTS,
@@ -49,14 +50,14 @@ class Item:
 
     ``position`` counts inputs from 0; ``where`` names it in errors and notices
     (``reviews.txt:3``); ``name`` is its result's ``input`` field, None for corpus lines;
-    ``id`` the input record's ``"id"`` field, if any.
+    ``id`` the input record's ``"id"`` field (``null`` is None), ``NO_ID`` when it has none.
     """
 
     position: int
     value: object
     where: str
     name: str | None = None
-    id: object = None
+    id: object = NO_ID
 
 
 def chunked(batches: Iterable[list], size: int = CHUNK) -> Iterator[list]:
@@ -129,7 +130,8 @@ def text_items(f, source: str, *, jsonl: bool, expects: str = TEXT_INPUTS,
                 if at_start:  # one JSON document (an array, an indented object) gets its own advice
                     _refuse_json_document(piece, blocks, source, expects)
                 raise
-            items = [Item(position + i, r["text"], where, None, r.get("id")) for i, (where, r) in enumerate(records)]
+            items = [Item(position + i, r["text"], where, None, r.get("id", NO_ID))
+                     for i, (where, r) in enumerate(records)]
         else:
             texts, wheres = text_lines(piece, source, expects, first_line=first, at_start=at_start)
             items = [Item(position + i, t, w) for i, (t, w) in enumerate(zip(texts, wheres))]

@@ -304,7 +304,10 @@ def jsonl_records(data: bytes, source: str, *, label: bool = False, expects: str
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = json.loads(line, parse_constant=_not_json_number, parse_float=_finite)
+        except NotJsonNumber as exc:  # Python's json reads NaN and Infinity; no other JSON reader does
+            raise InputError(f"{where}: {exc} is not a JSON number (JSON has no NaN or infinity); write it as a "
+                             "string or leave it out") from None
         except json.JSONDecodeError as exc:
             if at_start:
                 _refuse_json_document(lines, source, shape)
@@ -326,6 +329,21 @@ def jsonl_records(data: bytes, source: str, *, label: bool = False, expects: str
             check_label(record, where)
         records.append((where, record))
     return records
+
+
+class NotJsonNumber(ValueError):
+    """NaN, Infinity or a number too large for a float: Python's json reads them, JSON has none."""
+
+
+def _not_json_number(token: str):
+    raise NotJsonNumber(token)
+
+
+def _finite(token: str) -> float:
+    value = float(token)
+    if value in (float("inf"), float("-inf")):
+        raise NotJsonNumber(token)
+    return value
 
 
 def check_label(record: dict, where: str):

@@ -1,13 +1,15 @@
 """``swarmedge run``: classify a stream of inputs, writing each chunk's results as it is done."""
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import click
 
 from swarmedge.cli_errors import Command
 from swarmedge.cli_options import PRECISIONS, THREADS_HELP, capped_threads, check_remote, note
-from swarmedge.errors import InputError
+from swarmedge.errors import InputError, SwarmedgeError
 
 FORMATS = ("auto", "jsonl", "table")
 
@@ -29,8 +31,8 @@ FORMATS = ("auto", "jsonl", "table")
               help="jsonl: one JSON object per input, keyed by \"position\" (and the input's \"id\"); table: label, "
                    "probability and input, tab-separated; auto: table on a terminal, else jsonl.")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format jsonl.")
-@click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="Append the JSON Lines results to this file chunk by chunk (a killed run leaves whole records).")
+@click.option("-o", "--output", type=click.Path(),
+              help="Write the JSON Lines results to this file chunk by chunk (a killed run leaves whole records).")
 @click.option("--resume", is_flag=True, help="Continue -o FILE: skip the inputs it already holds results for.")
 @click.option("--overwrite", is_flag=True, help="Start -o FILE again when it exists.")
 @click.option("--chunk-size", type=click.IntRange(min=1, max=4096), default=256, show_default=True,
@@ -64,6 +66,8 @@ def run(bundle, stdin, texts, file, images, precision, threads, fmt, as_json, ou
     if sum(bool(s) for s in (texts, file, images, stdin)) != 1:
         raise click.UsageError("give exactly one of --text, --file, --image or - (stdin)")
     if as_json:
+        if fmt == "table":
+            raise click.UsageError("--json is --format jsonl; give one of --json and --format table")
         fmt = "jsonl"
     if (resume or overwrite) and output is None:
         raise click.UsageError("--resume and --overwrite act on -o FILE; give -o results.jsonl")
@@ -71,7 +75,10 @@ def run(bundle, stdin, texts, file, images, precision, threads, fmt, as_json, ou
         raise click.UsageError("give --resume (continue -o FILE) or --overwrite (start it again), not both")
     if output is not None and fmt == "table":
         raise click.UsageError("-o writes JSON Lines; drop --format table")
+    if output is not None and file is not None and _same_file(output, file):
+        raise click.UsageError(f"-o {output} is the input file itself; write the results elsewhere")
     if ray_address is not None:
+        # output stays a str: "results/" (a folder of shards) keeps its slash
         return _ray(bundle, file, output, ray_address, precision=precision, threads=threads, resume=resume,
                     overwrite=overwrite, chunk_size=chunk_size, others=bool(texts or images or stdin or remote))
     if remote:
@@ -84,8 +91,8 @@ def run(bundle, stdin, texts, file, images, precision, threads, fmt, as_json, ou
     if fmt == "auto":
         fmt = "table" if output is None and sys.stdout.isatty() else "jsonl"
     _stream(bundle, texts=list(texts), file=file, images=list(images), stdin=sys.stdin.buffer if stdin else None,
-            precision=precision, threads=threads, fmt=fmt, output=output, resume=resume, overwrite=overwrite,
-            chunk_size=chunk_size)
+            precision=precision, threads=threads, fmt=fmt, output=None if output is None else Path(output),
+            resume=resume, overwrite=overwrite, chunk_size=chunk_size)
 
 
 def _stream(bundle, *, texts, file, images, stdin, precision, threads, fmt, output, resume, overwrite, chunk_size):
@@ -101,8 +108,9 @@ def _stream(bundle, *, texts, file, images, stdin, precision, threads, fmt, outp
     try:
         chunks = input_chunks(clf.kind, texts=texts, file=file, images=images, stdin=stdin, notices=notices,
                               size=chunk_size)
-        check = _same_input(output, sink.last) if sink and sink.last else None
-        for pairs in predict_chunks(clf, chunks, skip=skip, check_skipped=check, notices=notices):
+        check = _same_results(clf, output, sink.tail) if sink and sink.tail else None
+        for pairs in predict_chunks(clf, chunks, skip=skip, check_skipped=check, check_last=len(sink.tail) if sink
+                                    else 0, notices=notices):
             _flush_notes(notices)
             records = [result_record(item.position, item.name, pred, item.id) for item, pred in pairs]
             if sink:
@@ -117,7 +125,7 @@ def _stream(bundle, *, texts, file, images, stdin, precision, threads, fmt, outp
         failed = False
     except InputError as exc:  # notices about the failing chunk are dropped: the error is the one line
         if sink and sink.done > skip:
-            raise InputError(f"{exc}; the {sink.done:,} results before it are in {output}: fix the input and rerun "
+            raise InputError(f"{exc}; the first {sink.done:,} results are in {output}: fix the input and rerun "
                              "with --resume to go on from there") from None
         raise
     except KeyboardInterrupt:
@@ -147,23 +155,51 @@ def _ray(bundle, file, output, address, *, precision, threads, resume, overwrite
                                "so rerun it with --overwrite")
     if not address.strip():
         raise click.BadParameter("an empty address; give auto, ray://HEAD:10001 or local", param_hint="'--ray'")
-    logging.getLogger("ray").setLevel(logging.CRITICAL)  # a worker's traceback; its one line is ours to print
-    n = classify_corpus(bundle, file, output, address=None if address == "local" else address, precision=precision,
-                        batch_size=chunk_size, concurrency=threads, overwrite=overwrite,
-                        progress=sys.stderr.isatty())
+    logging.getLogger("ray").setLevel(logging.CRITICAL)
+    # Ray's processes log to stderr (start-up notes, a failing worker's traceback): that goes to a
+    # file, named only if the run fails, and the user reads swarmedge's one line
+    with tempfile.NamedTemporaryFile(prefix="swarmedge-ray-", suffix=".log", delete=False) as log:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(log.fileno(), 2)
+        try:
+            n = classify_corpus(bundle, file, output, address=None if address == "local" else address,
+                                precision=precision, batch_size=chunk_size, concurrency=threads, overwrite=overwrite)
+        except SwarmedgeError as exc:
+            if os.path.getsize(log.name) == 0:  # refused before Ray started: nothing to look at
+                os.unlink(log.name)
+                raise
+            raise type(exc)(f"{exc} (Ray's log: {log.name})") from None
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    os.unlink(log.name)
     note(f"wrote {n:,} results to {output} (Ray)")
 
 
-def _same_input(output, last: dict):
-    """A check that the input at the last done position is the one ``last`` (the results'
-    last record) was made from, where the input says who it is (an id, a name)."""
-    def check(item):
-        for key, value in (("id", item.id), ("input", item.name)):
-            if value is not None and last.get(key) != value:
-                raise InputError(f"{output} record {last['position']} is for {key} {last.get(key)!r}, but that input "
-                                 f"here is {value!r}: the results come from another input; choose another -o, or "
-                                 "--overwrite to start again")
+def _same_results(clf, output, tail: list[dict]):
+    """A check for ``predict_chunks``: the last done inputs, classified again, must give the
+    records ``tail`` holds, byte for byte (scores are the same whatever the batch or threads).
+    Another input, bundle or precision gives other records: the results are not continued."""
+    from swarmedge.runtimes.results import encode_records, result_record
+
+    def check(items):
+        values = [item.value for item in items]
+        preds = clf.classify_texts(values) if clf.kind == "text" else clf.classify_images(values)
+        again = encode_records(result_record(i.position, i.name, p, i.id) for i, p in zip(items, preds))
+        if again != encode_records(tail):
+            first = tail[0]["position"]
+            raise InputError(f"{output} records {first}..{first + len(tail) - 1} are not what this input gives with "
+                             f"this bundle at {clf.precision}: they come from another input, bundle or precision; "
+                             "choose another -o, or --overwrite to start again")
     return check
+
+
+def _same_file(output, file) -> bool:
+    try:
+        return Path(output).resolve() == Path(file).resolve()
+    except OSError:
+        return False
 
 
 def _flush_notes(notices: list[str]) -> None:

@@ -211,6 +211,7 @@ def corpus_dataset(source):
 
 def _read_corpus(batch: dict):
     """map_batches generator: the rows of the one file named in ``batch["path"]``."""
+    from swarmedge.runtimes.results import NO_ID
     from swarmedge.runtimes.stream import file_items
 
     for path in batch["path"]:
@@ -218,7 +219,7 @@ def _read_corpus(batch: dict):
             texts = np.empty(len(items), dtype=object)
             texts[:] = [i.value for i in items]
             ids = np.empty(len(items), dtype=object)
-            ids[:] = [None if i.id is None else json.dumps(i.id, ensure_ascii=False) for i in items]
+            ids[:] = [None if i.id is NO_ID else json.dumps(i.id, ensure_ascii=False) for i in items]
             yield {POSITION: np.array([i.position for i in items], dtype=np.int64), "text": texts, ID_JSON: ids}
 
 
@@ -227,13 +228,13 @@ def records_of(batch: dict) -> list[dict]:
     ``id_json`` columns, as :func:`classify_corpus` makes them): ``runtimes.results.result_record``
     of each row, so that the JSON is the single-machine run's."""
     from swarmedge.runtimes import Prediction
-    from swarmedge.runtimes.results import result_record
+    from swarmedge.runtimes.results import NO_ID, result_record
 
     names = (*PREDICTION_COLUMNS, *(TOKEN_COLUMNS if "tokens_kept" in batch else ()))
     columns = [batch[k].tolist() for k in names]
     out = []
     for position, id_json, row in zip(batch[POSITION].tolist(), batch[ID_JSON], zip(*columns)):
-        record_id = json.loads(id_json) if isinstance(id_json, str) else None  # a block of no ids: NaN
+        record_id = json.loads(id_json) if isinstance(id_json, str) else NO_ID  # no id: None, or NaN in a block
         out.append(result_record(position, None, Prediction(**dict(zip(names, row))), record_id))
     return out
 
@@ -275,10 +276,10 @@ def classify_corpus(bundle, source, output, *, address: str | None = None, preci
     if kind != "text":
         raise InputError(f"{bundle} classifies digit images, and {source.name} holds texts: give a text bundle, "
                          "or classify images with classify_dataset and an \"image\" column")
-    if folder and output.is_dir() and any(output.iterdir()) and not overwrite:
-        raise InputError(f"{output} is a folder that is not empty: pass overwrite=True, or choose another output")
+    if folder and output.is_dir() and any(output.iterdir()):  # shards of two runs would mix, overwrite or not
+        raise InputError(f"{output} is a folder that is not empty: give an empty or new folder for the shards")
     if not folder and output.exists() and not overwrite:
-        raise InputError(f"{output} exists: pass overwrite=True (--overwrite) to replace it, or choose another output")
+        raise InputError(f"{output} exists: pass --overwrite (overwrite=True) to replace it, or choose another output")
     if not folder and not output.parent.is_dir():
         raise InputError(f"cannot write {output}: folder {output.parent} does not exist")
 

@@ -84,6 +84,8 @@ def _swap_once(stage: Path, target: Path, token: str):
         except FileExistsError:
             return _AGAIN
     elif not target.is_dir():
+        if not os.path.lexists(target):  # another export moved it aside since lexists: not a file, a race
+            return _AGAIN
         raise InputError(f"{target} was replaced by a file during the export; remove it and export again")
     else:
         try:

@@ -14,7 +14,7 @@ import tomllib
 
 from swarmedge.errors import InputError
 from swarmedge.runtimes import Classifier
-from swarmedge.runtimes.results import encode_records, result_record
+from swarmedge.runtimes.results import NO_ID, encode_records, result_record
 from tests.conftest import ROOT, TINY_WORDS, run_device
 
 WORDS = [w for w in TINY_WORDS if not w.startswith("[")]
@@ -105,7 +105,7 @@ def test_corpus_jsonl_equals_single_machine(ray_cluster, text_bundle, tmp_path, 
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert corpus_dataset(source).materialize().num_blocks() > 2  # more than one actor has work
 
-    want = reference(text_bundle, [r["text"] for r in records], [r.get("id") for r in records])
+    want = reference(text_bundle, [r["text"] for r in records], [r.get("id", NO_ID) for r in records])
     assert classify_corpus(text_bundle, source, tmp_path / "results.jsonl") == 300
     assert (tmp_path / "results.jsonl").read_bytes() == want
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.jsonl", "reviews.jsonl"]  # no temporary left
@@ -131,7 +131,7 @@ def test_corpus_txt_equals_single_machine(ray_cluster, text_bundle, tmp_path, sm
     source = tmp_path / "reviews.txt"
     source.write_bytes(data.encode())
     classify_corpus(text_bundle, source, tmp_path / "results.jsonl")
-    assert (tmp_path / "results.jsonl").read_bytes() == reference(text_bundle, texts, [None] * len(texts))
+    assert (tmp_path / "results.jsonl").read_bytes() == reference(text_bundle, texts, [NO_ID] * len(texts))
     assert len(re.split(r"\r\n|\r|\n", data)) > len(texts)  # the file did hold blank lines
 
 
@@ -192,7 +192,7 @@ def test_user_mistakes_are_one_line(ray_cluster, text_bundle, boids_bundle, tmp_
     out.write_text("mine\n")
     with pytest.raises(InputError) as e:
         classify_corpus(text_bundle, bad, out)
-    assert one_line(e).startswith(f"{out} exists: pass overwrite=True")
+    assert one_line(e).startswith(f"{out} exists: pass --overwrite")
 
     # an error raised in an actor, through classify_dataset
     ds = ray_cluster.data.from_items([{"text": "good"}, {"text": " "}])
@@ -221,10 +221,24 @@ def test_command(ray_cluster, text_bundle, tmp_path):
         (["--file", str(source), "-o", str(tmp_path / "r.jsonl"), "--ray", "local"], "exists"),
         (["--text", "good", "--ray", "local"], "give --file CORPUS and -o"),
         (["--file", str(source), "-o", str(tmp_path / "r.jsonl"), "--ray", "local", "--resume"], "--overwrite"),
+        (["--file", str(source), "-o", str(tmp_path), "--ray", "local", "--overwrite"], "not empty"),
     ]:
         r = runner.invoke(cli, ["run", str(text_bundle), *args])
         assert r.exit_code == 2 and len(r.stderr.splitlines()) == 1 and needle in r.stderr, (args, r.stderr)
     assert not (tmp_path / "s.jsonl").exists()
+    # a new folder named with a slash gets shards, whose records are the file's
+    r = runner.invoke(cli, ["run", str(text_bundle), "--file", str(source), "-o", f"{tmp_path / 'shards'}/",
+                            "--ray", "local"])
+    assert r.exit_code == 0 and (tmp_path / "shards").is_dir(), r.output
+    shards = sorted(line for p in (tmp_path / "shards").iterdir() for line in p.read_bytes().splitlines(True))
+    assert shards == sorted((tmp_path / "l.jsonl").read_bytes().splitlines(True))
+    # a bad record found by Ray's read task: swarmedge's one line (Ray's own log goes to a file it names)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "good"}\n{"text": nope}\n')
+    r = runner.invoke(cli, ["run", str(text_bundle), "--file", str(bad), "-o", str(tmp_path / "b.jsonl"),
+                            "--ray", "local"])
+    assert r.exit_code == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert "bad.jsonl:2: not valid JSON" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_ray_stays_out_of_the_device_install(text_bundle, tmp_path):

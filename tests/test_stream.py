@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from swarmedge.cli import cli
+from swarmedge.errors import InputError
 from swarmedge.runtimes import Classifier
 from swarmedge.runtimes.results import ResultsFile
 from swarmedge.runtimes.run import input_chunks
@@ -292,5 +293,55 @@ def test_results_file_cuts_only_a_torn_tail(tmp_path):
     path.write_bytes(b'{"position": 0, "label": "a"}\n{"position": 1, "label": "b"}\n{"posi')
     f = ResultsFile(path, resume=True)
     f.close()
-    assert f.done == 2 and f.last == {"position": 1, "label": "b"}
+    assert f.done == 2 and f.tail[-1] == {"position": 1, "label": "b"}
     assert path.read_bytes().endswith(b'"b"}\n')
+    # a file run did not write is never cut, whatever its last line looks like
+    for data in [b"precious\n", b"precious", b'{"a": 1}\n', b'{"position": 0}\nnotes', b'{"position": 1}\n']:
+        path.write_bytes(data)
+        with pytest.raises(InputError, match="is not record"):
+            ResultsFile(path, resume=True)
+        assert path.read_bytes() == data
+
+
+def test_resume_checks_the_last_results_against_this_input_bundle_and_precision(text_bundle, tmp_path):
+    """Results without ids: the last done inputs are classified again and must give the same records."""
+    texts = _texts(60, seed=5)
+    corpus, other = tmp_path / "c.txt", tmp_path / "other.txt"
+    corpus.write_text("\n".join(texts) + "\n")
+    other.write_text("\n".join(texts[10:] + texts[:10]) + "\n")  # as many lines, shifted
+    out = tmp_path / "out.jsonl"
+    assert _cli(["run", text_bundle, "--file", corpus, "-o", out]).exit_code == 0
+    rows = out.read_bytes().splitlines(keepends=True)
+    out.write_bytes(b"".join(rows[:30]))  # as a kill after 30 would leave it
+    before = out.read_bytes()
+    for args in (["--file", other], ["--file", corpus, "--precision", "fp32"]):
+        r = _cli(["run", text_bundle, *args, "-o", out, "--resume"])
+        assert r.exit_code == 2 and "another input, bundle or precision" in r.stderr, r.stderr
+        assert out.read_bytes() == before
+    r = _cli(["run", text_bundle, "--file", corpus, "-o", out, "--resume"])
+    assert r.exit_code == 0 and out.read_bytes() == b"".join(rows)
+
+
+def test_output_mistakes_are_one_line_and_touch_nothing(text_bundle, tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("good film\nbad film\n")
+    for args, needle in [
+        (["--file", corpus, "-o", corpus, "--overwrite"], "is the input file itself"),
+        (["--file", corpus, "--json", "--format", "table"], "give one of --json and --format table"),
+    ]:
+        r = _cli(["run", text_bundle, *args])
+        assert r.exit_code == 2 and len(r.stderr.splitlines()) == 1 and needle in r.stderr, r.stderr
+    assert corpus.read_text() == "good film\nbad film\n"
+    r = _cli(["run", text_bundle, "--file", corpus, "-o", "/dev/full", "--overwrite"])
+    assert r.exit_code == 1 and "cannot write (/dev/full)" in r.stderr, r.stderr
+
+
+def test_ids_are_kept_as_json_has_them(text_bundle, tmp_path):
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"id": null, "text": "good"}\n{"text": "bad"}\n{"id": "0042", "text": "fine"}\n')
+    rows = _rows(_cli(["run", text_bundle, "--file", path]).stdout)
+    assert [r.get("id", "none") for r in rows] == [None, "none", "0042"]
+    for bad in ("NaN", "Infinity", "-Infinity", "1e400"):
+        path.write_text(f'{{"id": {bad}, "text": "good"}}\n')
+        r = _cli(["run", text_bundle, "--file", path])
+        assert r.exit_code == 2 and f"{bad} is not a JSON number" in r.stderr, r.stderr
