@@ -20,40 +20,32 @@ cycled to make up the counts: a 1,000,000-text corpus repeats each sentence seve
 
 import argparse
 import datetime as dt
-import gzip
-import hashlib
-import itertools
 import json
 import os
-import platform
-import re
 import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
+from benchmarks.stream_inputs import (
+    MAX_WORDS,
+    MIN_WORDS,
+    cut_sentences,
+    describe_bundle,
+    machine,
+    stream_bundle,
+    versions,
+    write_corpus,
+)
+from benchmarks.stream_process import HWM_WRAPPER, cli, count_lines, first_result, timed_run
 from benchmarks.stream_report import TARGETS, judge, markdown
-from benchmarks.subjects import ROOT, SUBJECTS, ZOO, preset_graphs
+from benchmarks.subjects import ROOT
 
-SUBJECT = "swarmformer-small"
-MIN_WORDS, MAX_WORDS = 4, 20
 FULL = {"texts": 50_000, "memory_texts": TARGETS["memory_texts"], "rounds": 3, "first_repeats": 5}
 QUICK = {"texts": 2_000, "memory_texts": 20_000, "rounds": 1, "first_repeats": 3}
 RESULT_MARK = "STREAM-BENCH-RESULT "
-
-# The CLI's own entry point, with the process's peak resident memory (VmHWM) printed on the way out.
-HWM_WRAPPER = (
-    "import re, sys\n"
-    "from swarmedge.cli import main\n"
-    "try:\n"
-    "    main()\n"
-    "finally:\n"
-    "    hwm = re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1)\n"
-    "    print('VmHWM_KB', hwm, file=sys.stderr)\n"
-)
 
 # classify_corpus on a local Ray started with the given CPUs: start-up, the first result
 # (the first bytes of the output, which is written in a fresh folder) and the end, timed inside.
@@ -161,179 +153,6 @@ def main() -> None:
 
 
 # -- the bundle and the texts ----------------------------------------------------------------
-
-def stream_bundle(workdir: Path, log=print) -> Path:
-    """The zoo's SwarmFormer Small, int8 for this CPU: the bundle `make bench` calls
-    "swarmedge int8" for the host, at the path and under the cache key benchmarks.subjects uses
-    (exported here, atomically, when that cache does not hold it)."""
-    from swarmedge.export.targets import detect
-
-    subject = SUBJECTS[SUBJECT]
-    checkpoint = ZOO / subject.zoo / "model.pt"
-    if not checkpoint.is_file():
-        raise SystemExit(f"error: {checkpoint} is missing: this benchmark measures the trained zoo model")
-    code = b"".join(p.read_bytes() for p in sorted((ROOT / "export").glob("*.py")))
-    key = hashlib.sha256(checkpoint.read_bytes() + code).hexdigest()[:12]
-    host = detect()
-    preset = next((presets[0] for presets in preset_graphs().values() if host in presets), host)
-    out = workdir / subject.name / f"int8-{preset}-{key}.bundle"
-    if not out.is_dir():
-        from swarmedge.export.pipeline import export_bundle
-
-        log(f"exporting {SUBJECT} int8 for {preset} -> {out}")
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            export_bundle(checkpoint, tmp, target=preset)
-            tmp.rename(out)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out
-
-
-def describe_bundle(bundle: Path, zoo: bool) -> dict:
-    from swarmedge.runtimes.bundle import Bundle
-
-    manifest = Bundle.open(bundle).manifest
-    size = sum(p.stat().st_size for p in Path(bundle).rglob("*") if p.is_file())
-    quantization = manifest.get("quantization") or {}
-    return {"path": str(bundle), "name": Path(bundle).name, "bytes": size, "model_type": manifest.get("model_type"),
-            "int8_target": (quantization.get("target") or {}).get("name"), "zoo": zoo}
-
-
-def cut_sentences(path: Path) -> list[str]:
-    """The distinct sentences of 4-20 words of the reviews in ``path``, in reading order."""
-    seen: dict[str, None] = {}
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        for line in f:
-            text = json.loads(line)["text"].replace("<br />", " ").replace("<br/>", " ")
-            for sentence in re.split(r"(?<=[.!?])\s+", text):
-                words = sentence.split()
-                if MIN_WORDS <= len(words) <= MAX_WORDS:
-                    seen.setdefault(" ".join(words), None)
-    if not seen:
-        raise SystemExit(f"error: {path} holds no sentence of {MIN_WORDS}-{MAX_WORDS} words")
-    return list(seen)
-
-
-def write_corpus(path: Path, n: int, sentences: list[str]) -> dict:
-    """``n`` texts, one per line, the sentences cycled: what a --file run reads."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        texts = itertools.islice(itertools.cycle(sentences), n)
-        while block := list(itertools.islice(texts, 10_000)):
-            f.write("\n".join(block) + "\n")
-    tmp.replace(path)
-    words = sum(len(s.split()) for s in sentences[: min(n, len(sentences))])
-    return {"path": str(path), "texts": n, "bytes": path.stat().st_size,
-            "distinct": min(n, len(sentences)), "times_each_repeats": round(n / len(sentences), 2),
-            "mean_words": round(words / min(n, len(sentences)), 2)}
-
-
-# -- running the command line ----------------------------------------------------------------
-
-def cli() -> list[str]:
-    """The installed `swarmedge` command beside this interpreter, else ``python -m swarmedge.cli``."""
-    script = Path(sys.executable).parent / "swarmedge"
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "swarmedge.cli"]
-
-
-def pinned(cpus):
-    return None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
-
-
-def count_lines(path: Path) -> int:
-    n = 0
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            n += block.count(b"\n")
-    return n
-
-
-def tree_rss_kb(pid: int) -> tuple[int, int]:
-    """(resident KB summed over ``pid`` and its descendants, how many processes)."""
-    total, todo, count = 0, [pid], 0
-    while todo:
-        p = todo.pop()
-        try:
-            status = Path(f"/proc/{p}/status").read_text()
-            match = re.search(r"VmRSS:\s*(\d+)", status)
-            total += int(match.group(1)) if match else 0
-            count += 1
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
-        except (OSError, ValueError):
-            continue
-    return total, count
-
-
-def timed_run(cmd: list[str], output: Path, texts: int, *, cpus=None, stdin=None, sample_rss: bool = False,
-              watch_folder: bool = False, timeout: float | None = None) -> dict:
-    """Run ``cmd`` (which writes ``texts`` records to ``output``); wall time from spawn to exit,
-    the first record's arrival (the file's first bytes, polled; with ``watch_folder`` the first
-    bytes of any file in its folder, for a command that writes a temporary file and renames it),
-    and, with ``sample_rss``, the peak resident memory of the process tree sampled every 0.1 s and
-    the VmHWM it prints at exit. With ``timeout``, a run still going after it is stopped and
-    recorded as failed (as is one that fails); without, a failed run ends the benchmark."""
-    output.unlink(missing_ok=True)
-    log = output.parent / f".{output.name}.log"
-    with open(log, "wb") as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL, stderr=err, preexec_fn=pinned(cpus))
-        first = first_records = None
-        peak_kb = processes = 0
-        while True:
-            pid, status = os.waitpid(proc.pid, os.WNOHANG)
-            now = time.perf_counter()
-            if pid:
-                break
-            if timeout is not None and now - t0 > timeout:
-                proc.terminate()  # the driver's exit lets Ray take down a local cluster it started
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-                print(f"  stopped after {timeout:.0f} s without finishing: {' '.join(cmd[-8:])}")
-                return {"texts": texts, "failed": f"no result after {timeout:.0f} s (stopped)",
-                        "stderr": log.read_text(errors="replace")[-2000:]}
-            if first is None:
-                written = [e for e in os.scandir(output.parent) if e.is_file() and not e.name.endswith(".log")
-                           and e.stat().st_size > 0] if watch_folder else [output] if (
-                    output.exists() and output.stat().st_size > 0) else []
-                if written:
-                    first, first_records = now - t0, count_lines(written[0])
-            if sample_rss:
-                kb, n = tree_rss_kb(proc.pid)
-                peak_kb, processes = max(peak_kb, kb), max(processes, n)
-            time.sleep(0.005 if first is None else 0.1 if sample_rss else 0.02)
-        wall = now - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    stderr = log.read_text(errors="replace")
-    log.unlink()
-    if proc.returncode != 0 and timeout is not None:
-        output.unlink(missing_ok=True)
-        print(f"  failed (exit {proc.returncode}): {(stderr.strip().splitlines() or [''])[-1]}")
-        return {"texts": texts, "failed": f"exit {proc.returncode}", "stderr": stderr[-2000:]}
-    if proc.returncode != 0:
-        raise SystemExit(f"error: {' '.join(map(str, cmd))} exited with {proc.returncode}:\n{stderr[-2000:]}")
-    written = count_lines(output)
-    output.unlink()
-    if written != texts:
-        raise SystemExit(f"error: {' '.join(map(str, cmd))} wrote {written} results for {texts} texts")
-    row = {"texts": texts, "wall_s": wall, "texts_per_s": texts / wall, "first_record_s": first,
-           "records_at_first": first_records}
-    if first is not None and wall > first and texts > (first_records or 0) and not watch_folder:
-        row["texts_per_s_after_first"] = (texts - first_records) / (wall - first)
-    if sample_rss:
-        hwm = re.findall(r"VmHWM_KB (\d+)", stderr)
-        # not ru_maxrss: a forked child's counts this (large) process's pages from before its exec
-        row.update({"vmhwm_mb": int(hwm[-1]) / 1024 if hwm else None, "tree_sampled_peak_mb": peak_kb / 1024,
-                    "processes": processes})
-        row["peak_rss_mb"] = max(v for v in (row["vmhwm_mb"], row["tree_sampled_peak_mb"]) if v)
-    return row
-
 
 def throughput(bundle: Path, corpus: Path, texts: int, cores: list[int], rounds: int, out: Path, ray: bool) -> dict:
     """Texts per second of `swarmedge run --file` pinned to 1 core and to 2 (all cores where there
@@ -472,36 +291,6 @@ def memory_run(bundle: Path, corpus: Path, texts: int, out: Path, stdin: bool) -
     return row
 
 
-def first_result(cmd: list[str], text: str | None, timeout: float = 120) -> float:
-    """Seconds from spawning ``cmd`` to the first JSON line on its stdout; ``text`` is written
-    into its stdin at once (the pipe stays open until the answer), or None: a --file run, which
-    is stopped once its first record is out."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if text is not None else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    timer = threading.Timer(timeout, proc.kill)
-    timer.start()
-    try:
-        if text is not None:
-            proc.stdin.write((text + "\n").encode())
-            proc.stdin.flush()
-        line = proc.stdout.readline()
-        elapsed = time.perf_counter() - t0
-        if text is None:
-            proc.terminate()
-        _, err = proc.communicate()  # closes stdin: the stdin run then ends by itself
-    finally:
-        timer.cancel()
-    try:
-        record = json.loads(line)
-    except ValueError:
-        raise SystemExit(f"error: {' '.join(cmd)} gave no result line ({line[:200]!r}):\n"
-                         f"{err.decode(errors='replace')[-2000:]}") from None
-    if record.get("position") != 0:
-        raise SystemExit(f"error: the first result of {' '.join(cmd)} is not position 0: {line[:200]!r}")
-    return elapsed
-
-
 def first_results(bundle: Path, text: str, corpus: Path, repeats: int) -> dict:
     """Median time to the first result, through a pipe held open and from a --file of the memory corpus."""
     ways = {"stdin": (cli() + ["run", str(bundle), "-"], text),
@@ -522,46 +311,6 @@ def first_results(bundle: Path, text: str, corpus: Path, repeats: int) -> dict:
 
 
 # -- judging and reporting ---------------------------------------------------------------------
-
-def machine() -> dict:
-    from swarmedge.runtimes.profile import machine as device
-
-    mem_kb = 0
-    try:
-        mem_kb = int(re.search(r"MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text()).group(1))
-    except (OSError, AttributeError):
-        pass
-    return {**device(), "memory_gb": mem_kb / 2**20, "load_before": list(os.getloadavg())}
-
-
-def versions(ray: bool) -> dict:
-    import numpy
-    import onnxruntime
-
-    out = {"python": platform.python_version(), "onnxruntime": onnxruntime.__version__, "numpy": numpy.__version__}
-    try:
-        import tokenizers
-
-        out["tokenizers"] = tokenizers.__version__
-    except ImportError:
-        pass
-    if ray:
-        try:
-            import ray as ray_module
-
-            out["ray"] = ray_module.__version__
-        except ImportError:
-            raise SystemExit("error: ray is not installed: pip install 'swarmedge[ray]', or pass --no-ray") from None
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
-        out["swarmedge_commit"] = commit + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return out
-
 
 def write(out: Path, results: dict) -> None:
     from benchmarks.report import write_report

@@ -20,17 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swarmedge.errors import InputError
+from swarmedge.runtimes.jsonlines import is_jsonl, jsonl_lookalike, jsonl_records, lookalike_hint
 from swarmedge.runtimes.results import NO_ID
 from swarmedge.runtimes.textfiles import (
     MAX_TEXT_BYTES,
     TEXT_INPUTS,
     TEXT_RECORD,
     check_start,
-    is_jsonl,
-    jsonl_lookalike,
-    jsonl_records,
     line_name,
-    lookalike_hint,
     open_binary,
     text_lines,
 )
@@ -168,7 +165,7 @@ def _lookalike_notice(source: str) -> str:
 
 def file_items(path: Path, expects: str = TEXT_INPUTS, notices: list[str] | None = None) -> Iterator[list[Item]]:
     """Lists of text :class:`Item` of a .txt/.jsonl file, gunzipped as it is read when its name
-    ends in ``.gz``; JSON Lines by name (``textfiles.is_jsonl``). Raises InputError as
+    ends in ``.gz``; JSON Lines by name (``jsonlines.is_jsonl``). Raises InputError as
     :func:`text_items` does, and for a missing, unreadable or folder path."""
     raw = open_binary(path)
     f = gzip.GzipFile(fileobj=raw, mode="rb") if str(path).lower().endswith(".gz") else raw

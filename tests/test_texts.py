@@ -4,88 +4,44 @@ same result whichever way a text came in, and token counts that say when the mod
 
 import gzip
 import json
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from tokenizers import Tokenizer
 
-from swarmedge.cli import cli
 from swarmedge.errors import InputError
 from swarmedge.runtimes import Bundle, Classifier
 from swarmedge.runtimes.text import MOSTLY_UNKNOWN, TextEncoder
-
-TEXTS = ["the film was good", "an awful plot , not great !", "a movie about a bad actor"]
-
-
-def _device(args, stdin: bytes = b"") -> tuple[int, str, str]:
-    """The CLI in a subprocess without torch/onnx, argv and stdin passed as bytes, as a shell does
-    (Python decodes non-UTF-8 argv bytes to lone surrogates: surrogateescape)."""
-    code = ("import sys; sys.modules['torch'] = None; sys.modules['onnx'] = None; "
-            "sys.modules['onnxscript'] = None; from swarmedge.cli import main; sys.argv[0] = 'swarmedge'; main()")
-    r = subprocess.run([sys.executable, "-c", code, *map(os.fsencode, args)], input=stdin,
-                       capture_output=True, timeout=120)
-    return r.returncode, r.stdout.decode("utf-8"), r.stderr.decode("utf-8")
-
-
-def _cli(args, stdin: bytes | None = None) -> tuple[int, str, str]:
-    r = CliRunner().invoke(cli, [str(a) for a in args], input=stdin)
-    if r.exception is not None and not isinstance(r.exception, SystemExit):
-        raise r.exception  # a traceback in real life: fail loudly with it
-    return r.exit_code, r.stdout, r.stderr
-
-
-def _refused(result, *needles) -> str:
-    """Assert a one-line error with exit 2 holding each needle; return the message."""
-    rc, out, err = result
-    assert rc == 2, (rc, out, err)
-    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
-    assert err.startswith("swarmedge: error: "), err
-    for needle in needles:
-        assert needle in err, (needle, err)
-    return err.strip().removeprefix("swarmedge: error: ")
-
-
-def _rows(result) -> list[dict]:
-    rc, out, err = result
-    assert rc == 0, err
-    return [json.loads(line) for line in out.splitlines()]
-
-
-def _write_gz(path, data: bytes):
-    path.write_bytes(gzip.compress(data))
-    return path
-
+from tests.textcases import TEXTS, cli_run, device_cli, jsonl_rows, refused, write_gz
 
 # -- the three cases in ../shared/cases, on the zoo's trained model ---------------------------
 
 def test_case_non_utf8_stdin_and_text_argument(zoo_small_bundle, cases_dir):
     latin1 = (cases_dir / "non-utf8-stdin-traceback" / "latin1.txt").read_bytes()
-    _refused(_device(["run", zoo_small_bundle, "-"], stdin=latin1), "stdin line 1", "UTF-8", "0xe8")
-    _refused(_device(["run", zoo_small_bundle, "--text", latin1.rstrip(b"\n")]), "--text", "UTF-8", "0xe8")
-    _refused(_device(["run", zoo_small_bundle, "--text", "fine", "--text", latin1.rstrip(b"\n")]), "--text 2")
-    _refused(_device(["run", zoo_small_bundle, "--file", cases_dir / "non-utf8-stdin-traceback" / "latin1.txt"]),
+    refused(device_cli(["run", zoo_small_bundle, "-"], stdin=latin1), "stdin line 1", "UTF-8", "0xe8")
+    refused(device_cli(["run", zoo_small_bundle, "--text", latin1.rstrip(b"\n")]), "--text", "UTF-8", "0xe8")
+    refused(device_cli(["run", zoo_small_bundle, "--text", "fine", "--text", latin1.rstrip(b"\n")]), "--text 2")
+    refused(device_cli(["run", zoo_small_bundle, "--file", cases_dir / "non-utf8-stdin-traceback" / "latin1.txt"]),
              "latin1.txt:1", "UTF-8", "iconv")
 
 
 def test_case_jsonl_null_text(zoo_small_bundle, cases_dir):
     path = cases_dir / "jsonl-null-text-traceback" / "reviews.jsonl"
-    _refused(_device(["run", zoo_small_bundle, "--file", path]), "reviews.jsonl:2:", '"text" is null')
+    refused(device_cli(["run", zoo_small_bundle, "--file", path]), "reviews.jsonl:2:", '"text" is null')
 
 
 def test_case_stdin_blank_line_and_token_notes(zoo_small_bundle, cases_dir):
     path = cases_dir / "stdin-blank-line-aborts" / "reviews.txt"
-    piped = _rows(_device(["run", zoo_small_bundle, "-", "--json"], stdin=path.read_bytes()))
-    from_file = _rows(_device(["run", zoo_small_bundle, "--file", path, "--json"]))
+    piped = jsonl_rows(device_cli(["run", zoo_small_bundle, "-", "--json"], stdin=path.read_bytes()))
+    from_file = jsonl_rows(device_cli(["run", zoo_small_bundle, "--file", path, "--json"]))
     assert [r["position"] for r in piped] == [0, 1]  # the blank line is no input
     assert piped == from_file
     # on the real vocabulary: English is known, emoji are not (the notice), a long review is cut
     seq_len = Bundle.open(zoo_small_bundle).manifest["preprocessing"]["seq_len"]
     long_review = " ".join(["A wonderful, moving film that I will watch again."] * 60)
-    rc, out, err = _device(["run", zoo_small_bundle, "--text", "😀🍿🎬😀", "--text", "A wonderful, moving film.",
+    rc, out, err = device_cli(["run", zoo_small_bundle, "--text", "😀🍿🎬😀", "--text", "A wonderful, moving film.",
                             "--text", long_review, "--format", "table"])
     assert rc == 0, err
     lines = out.splitlines()
@@ -108,12 +64,12 @@ def test_same_texts_same_results_on_every_path(text_bundle, tmp_path):
         "bom-crlf.jsonl": b"\xef\xbb\xbf" + jsonl.replace("\n", "\r\n").encode(),
         "packed.jsonl.gz": gzip.compress(b"\xef\xbb\xbf" + jsonl.replace("\n", "\r\n").encode()),
     }
-    runs = {"--text": _rows(_cli(["run", text_bundle, "--json", *[a for t in TEXTS for a in ("--text", t)]]))}
+    runs = {"--text": jsonl_rows(cli_run(["run", text_bundle, "--json", *[a for t in TEXTS for a in ("--text", t)]]))}
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
-        runs[name] = _rows(_cli(["run", text_bundle, "--file", tmp_path / name, "--json"]))
-    runs["stdin"] = _rows(_cli(["run", text_bundle, "-", "--json"], stdin=crlf_bom))
-    runs["stdin, no torch"] = _rows(_device(["run", text_bundle, "-", "--json"], stdin=crlf_bom))
+        runs[name] = jsonl_rows(cli_run(["run", text_bundle, "--file", tmp_path / name, "--json"]))
+    runs["stdin"] = jsonl_rows(cli_run(["run", text_bundle, "-", "--json"], stdin=crlf_bom))
+    runs["stdin, no torch"] = jsonl_rows(device_cli(["run", text_bundle, "-", "--json"], stdin=crlf_bom))
     api = [p.to_dict() for p in Classifier(text_bundle).classify_texts(TEXTS)]
     for how, rows in runs.items():
         assert [r.pop("position") for r in rows] == [0, 1, 2], how  # blank lines are no inputs
@@ -128,7 +84,7 @@ def test_calibration_and_eval_read_the_same_texts(tmp_path):
     from swarmedge.export.samples import load_samples
 
     rows = "\r\n\r\n".join(json.dumps({"text": t, "label": "positive"}) for t in TEXTS)
-    path = _write_gz(tmp_path / "mine.jsonl.gz", b"\xef\xbb\xbf" + rows.encode())
+    path = write_gz(tmp_path / "mine.jsonl.gz", b"\xef\xbb\xbf" + rows.encode())
     assert load_samples(path, "text").raw == TEXTS
     assert load_labelled(path).inputs == TEXTS
     (tmp_path / "cal.txt").write_bytes(b"\xef\xbb\xbf" + "\r\n\r\n".join(TEXTS).encode())
@@ -149,14 +105,14 @@ def test_calibration_and_eval_read_the_same_texts(tmp_path):
 ])
 def test_undecodable_files_fail_in_one_line(text_bundle, tmp_path, name, data, needles):
     (tmp_path / name).write_bytes(data)
-    err = _refused(_cli(["run", text_bundle, "--file", tmp_path / name]), name, *needles)
+    err = refused(cli_run(["run", text_bundle, "--file", tmp_path / name]), name, *needles)
     assert ("UTF-16" in err) == name.startswith("utf16"), err  # UTF-16 advice only for UTF-16
 
 
 def test_undecodable_stdin_names_the_line(text_bundle):
     data = "good film\n\nmauvais, très\n".encode("latin-1")
-    _refused(_cli(["run", text_bundle, "-"], stdin=data), "stdin line 3", "0xe8", "iconv")
-    _refused(_cli(["run", text_bundle, "-"], stdin="good film\n".encode("utf-16")), "stdin is UTF-16")
+    refused(cli_run(["run", text_bundle, "-"], stdin=data), "stdin line 3", "0xe8", "iconv")
+    refused(cli_run(["run", text_bundle, "-"], stdin="good film\n".encode("utf-16")), "stdin is UTF-16")
 
 
 def test_python_api_refuses_what_the_tokenizer_cannot_take(text_bundle):
@@ -176,51 +132,15 @@ def test_python_api_refuses_what_the_tokenizer_cannot_take(text_bundle):
         assert needle in str(info.value) and "\n" not in str(info.value), str(info.value)
 
 
-# -- JSONL records: each wrong shape names its line, the same on run, eval, export, train -----
-
-@pytest.mark.parametrize("line,problem", [
-    ('{"text": null, "label": "negative"}', '"text" is null'),
-    ('{"text": 5, "label": "negative"}', '"text" is a number, not a string'),
-    ('{"text": ["a", "film"], "label": "negative"}', '"text" is a list, not a string'),
-    ('{"review": "a film", "label": "negative"}', 'no "text" field'),
-    ('["a film", "negative"]', "expected a JSON object, got a list"),
-    ('"a film"', "expected a JSON object, got a string"),
-    ('{"text": "a film", "label": ', "not valid JSON"),
-    ('{"text": "", "label": "negative"}', '"text" is empty'),
-    ('{"text": "  ", "label": "negative"}', '"text" is empty'),
-])
-def test_bad_records_name_their_line_on_every_command(text_bundle, tiny_text_ckpt, tmp_path, line, problem):
-    good = json.dumps({"text": "the film was good", "label": "positive"})
-    path = tmp_path / "mine.jsonl"
-    path.write_text(f"{good}\n{line}\n{good}\n", encoding="utf-8")
-    messages = [
-        _refused(_cli(["run", text_bundle, "--file", path]), f"mine.jsonl:2: {problem}"),
-        _refused(_cli(["eval", text_bundle, "--data", path]), f"mine.jsonl:2: {problem}"),
-        _refused(_cli(["export", tiny_text_ckpt, "--calibration", path, "-o", tmp_path / "x.bundle"]),
-                 f"mine.jsonl:2: {problem}"),
-        _refused(_cli(["train", "swarmformer", "--data", path, "--epochs", "1", "-o", tmp_path / "x.pt"]),
-                 f"mine.jsonl:2: {problem}"),
-    ]
-    assert len({m.split(";")[0] for m in messages}) == 1, messages  # the same problem, said the same way
-    assert not (tmp_path / "x.bundle").exists() and not (tmp_path / "x.pt").exists()
-
-
-def test_labelled_data_needs_a_label_but_texts_do_not(text_bundle, tmp_path):
-    path = tmp_path / "mine.jsonl"
-    path.write_text('{"text": "good film", "label": "positive"}\n{"text": "bad film"}\n', encoding="utf-8")
-    _refused(_cli(["eval", text_bundle, "--data", path]), 'mine.jsonl:2: no "label" field')
-    assert len(_rows(_cli(["run", text_bundle, "--file", path, "--json"]))) == 2
-
-
 # -- blank lines are skipped everywhere; an explicitly empty text is an error -----------------
 
 def test_blank_lines_skip_but_empty_texts_are_errors(text_bundle, tmp_path):
     (tmp_path / "blank.txt").write_bytes(b"\r\n  \n\t\n")
-    _refused(_cli(["run", text_bundle, "--file", tmp_path / "blank.txt"]), "blank.txt holds no text")
-    _refused(_cli(["run", text_bundle, "-"], stdin=b"\n \r\n"), "stdin held no text")
-    _refused(_cli(["run", text_bundle, "--text", ""]), "--text is empty")
-    _refused(_cli(["run", text_bundle, "--text", "good", "--text", "  "]), "--text 2 is empty")
-    rows = _rows(_cli(["run", text_bundle, "-", "--json"], stdin=b"good film\n\n \nbad film"))
+    refused(cli_run(["run", text_bundle, "--file", tmp_path / "blank.txt"]), "blank.txt holds no text")
+    refused(cli_run(["run", text_bundle, "-"], stdin=b"\n \r\n"), "stdin held no text")
+    refused(cli_run(["run", text_bundle, "--text", ""]), "--text is empty")
+    refused(cli_run(["run", text_bundle, "--text", "good", "--text", "  "]), "--text 2 is empty")
+    rows = jsonl_rows(cli_run(["run", text_bundle, "-", "--json"], stdin=b"good film\n\n \nbad film"))
     api = Classifier(text_bundle).classify_texts(["good film", "bad film"])
     assert [(r["position"], r["scores"]) for r in rows] == [(0, api[0].scores), (1, api[1].scores)]
 
@@ -235,10 +155,10 @@ def test_token_counts_report_truncation(text_bundle):
     long_text = " ".join(["the film was good"] * 20)
     total = len(tok.encode(long_text, add_special_tokens=False).ids)
     assert total > seq_len
-    rows = _rows(_cli(["run", text_bundle, "--json", "--text", long_text, "--text", "a good film"]))
+    rows = jsonl_rows(cli_run(["run", text_bundle, "--json", "--text", long_text, "--text", "a good film"]))
     assert (rows[0]["tokens_kept"], rows[0]["tokens_total"]) == (seq_len - 2, total)
     assert (rows[1]["tokens_kept"], rows[1]["tokens_total"], rows[1]["unknown_share"]) == (3, 3, 0.0)
-    rc, out, _ = _cli(["run", text_bundle, "--text", long_text, "--text", "a good film", "--format", "table"])
+    rc, out, _ = cli_run(["run", text_bundle, "--text", long_text, "--text", "a good film", "--format", "table"])
     first, second = out.splitlines()
     assert first.endswith(f"\t(kept {seq_len - 2} of {total} tokens, 0% unknown)") and len(first.split("\t")) == 4
     assert second.endswith("\ta good film\t(3 tokens, 0% unknown)")
@@ -257,7 +177,7 @@ def test_unknown_share_counts_the_tokens_the_model_sees(text_bundle):
 
 def test_mostly_unknown_texts_get_a_notice(text_bundle):
     texts = ["😀 🍿 🎬", "good zebra", "good film zebra", "the film was good", "\u200b"]
-    rc, out, err = _cli(["run", text_bundle, "--json", *[a for t in texts for a in ("--text", t)]])
+    rc, out, err = cli_run(["run", text_bundle, "--json", *[a for t in texts for a in ("--text", t)]])
     assert rc == 0, err
     shares = [json.loads(line)["unknown_share"] for line in out.splitlines()]
     assert shares[0] == 1.0 and shares[1] == 0.5 and shares[3] == 0.0
@@ -272,54 +192,6 @@ def test_image_predictions_carry_no_token_fields(boids_bundle, data_dir):
         digit = z["x_test"][:1].astype(np.float32) / 255.0
     pred = Classifier(boids_bundle).classify_images(digit)[0]
     assert pred.tokens_kept is None and set(pred.to_dict()) == {"label", "index", "probability", "scores"}
-
-
-# -- which files are JSON Lines: the name decides, the same on run, eval/train and calibration --
-
-def _labelled_lines(texts=TEXTS) -> bytes:
-    return "".join(json.dumps({"text": t, "label": "positive" if i % 2 else "negative"}) + "\n"
-                   for i, t in enumerate(texts)).encode()
-
-
-@pytest.mark.parametrize("name", ["a.jsonl", "a.ndjson", "a.json", "A.NDJSON.GZ", "a.json.gz"])
-def test_json_lines_are_read_by_name_on_every_path(text_bundle, tmp_path, name):
-    from swarmedge.datasets import load_labelled
-    from swarmedge.export.samples import load_samples
-
-    data = _labelled_lines()
-    (tmp_path / name).write_bytes(gzip.compress(data) if name.lower().endswith(".gz") else data)
-    path = tmp_path / name
-    api = [p.scores for p in Classifier(text_bundle).classify_texts(TEXTS)]
-    assert [r["scores"] for r in _rows(_cli(["run", text_bundle, "--file", path, "--json"]))] == api
-    assert load_labelled(path).inputs == TEXTS and load_samples(path, "text").raw == TEXTS
-    rc, out, err = _cli(["eval", text_bundle, "--data", path])
-    assert rc == 0, err
-
-
-def test_json_lines_under_another_name_are_flagged(text_bundle, tiny_text_ckpt, tmp_path):
-    path = tmp_path / "a.txt"
-    path.write_bytes(_labelled_lines())
-    rc, out, err = _cli(["run", text_bundle, "--file", path])  # read as lines, as the name says, with a notice
-    assert rc == 0 and len(out.splitlines()) == 3 and "rename it" in err and "a.jsonl" in err, err
-    rc, out, err = _cli(["run", text_bundle, "-"], stdin=_labelled_lines())
-    assert rc == 0 and "--file FILE.jsonl" in err, err
-    _refused(_cli(["eval", text_bundle, "--data", path]), "a.txt", "no labels", "rename it")
-    _refused(_cli(["export", tiny_text_ckpt, "--calibration", path, "-o", tmp_path / "x.bundle"]),
-             "a.txt", "rename it")
-    (tmp_path / "plain.txt").write_bytes(b"{not json}\ngood film\n")
-    rc, out, err = _cli(["run", text_bundle, "--file", tmp_path / "plain.txt"])
-    assert rc == 0 and "JSON Lines" not in err, err
-
-
-@pytest.mark.parametrize("doc,needle", [
-    (json.dumps([{"text": t, "label": 1} for t in TEXTS]), "jq -c '.[]'"),
-    (json.dumps({"text": TEXTS[0], "label": 1}, indent=2), "jq -c ."),
-])
-def test_one_json_document_is_not_json_lines(text_bundle, tmp_path, doc, needle):
-    path = tmp_path / "export.json"
-    path.write_text(doc, encoding="utf-8")
-    _refused(_cli(["run", text_bundle, "--file", path]), "export.json", "not JSON Lines", needle)
-    _refused(_cli(["eval", text_bundle, "--data", path]), "export.json", "not JSON Lines", needle)
 
 
 # -- files that are not text at all: named by what they are, with what the path takes ---------
@@ -365,46 +237,16 @@ def test_binary_files_are_named_on_every_text_path(text_bundle, tiny_text_ckpt, 
         path = tmp_path / name
         path.write_bytes(data)
         runs = [
-            (_cli(["run", text_bundle, "--file", path]), "this bundle classifies text"),
-            (_cli(["run", text_bundle, "-"], stdin=data), "this bundle classifies text"),
-            (_cli(["eval", text_bundle, "--data", path]), "--data takes"),
-            (_cli(["export", tiny_text_ckpt, "--calibration", path, "-o", tmp_path / "x.bundle"]),
+            (cli_run(["run", text_bundle, "--file", path]), "this bundle classifies text"),
+            (cli_run(["run", text_bundle, "-"], stdin=data), "this bundle classifies text"),
+            (cli_run(["eval", text_bundle, "--data", path]), "--data takes"),
+            (cli_run(["export", tiny_text_ckpt, "--calibration", path, "-o", tmp_path / "x.bundle"]),
              "text calibration data"),
         ]
         for result, takes in runs:
-            err = _refused(result, kind)
+            err = refused(result, kind)
             assert "UTF-8" not in err and "iconv" not in err, (name, err)
             assert takes in err or "gz" in kind, (name, err)
-
-
-# -- labels: a class name or a class index, anything else names its line ----------------------
-
-@pytest.mark.parametrize("label,problem", [
-    ("null", '"label" is null'), ("true", '"label" is the boolean true'), ("false", "\"label\" is the boolean false"),
-    ("1.5", "\"label\" is the fraction 1.5"), ("1.0", "\"label\" is the fraction 1.0"), ("[1]", '"label" is a list'),
-    ('{"name": "pos"}', '"label" is an object'), ('""', '"label" is empty'),
-])
-def test_labels_must_be_names_or_indices_on_every_path(text_bundle, tmp_path, label, problem):
-    from swarmedge.datasets import load_labelled
-
-    good = json.dumps({"text": "the film was good", "label": 1})
-    path = tmp_path / "mine.ndjson"
-    path.write_text(f"{good}\n\n{{\"text\": \"bad\", \"label\": {label}}}\n", encoding="utf-8")
-    needle = f"mine.ndjson:3: {problem}"
-    _refused(_cli(["eval", text_bundle, "--data", path]), needle, "class name")
-    _refused(_cli(["train", "swarmformer", "--data", path, "--epochs", "1", "-o", tmp_path / "x.pt"]), needle)
-    with pytest.raises(InputError, match=needle):
-        load_labelled(path)
-    assert _rows(_cli(["run", text_bundle, "--file", path, "--json"]))  # texts need no label
-
-
-def test_imdb_files_need_index_labels(tmp_path):
-    from swarmedge.datasets.imdb import load_imdb
-
-    path = tmp_path / "imdb_test.jsonl"
-    path.write_text('{"text": "good", "label": 1}\n{"text": "bad", "label": "negative"}\n', encoding="utf-8")
-    with pytest.raises(InputError, match="imdb_test.jsonl:2: \"label\" is 'negative'; IMDB files label"):
-        load_imdb("test", tmp_path)
 
 
 # -- long texts: only what truncation keeps is tokenized, with the same tokens ---------------
@@ -441,14 +283,14 @@ def test_huge_text_costs_megabytes_and_says_its_count_is_a_lower_bound(zoo_small
     row = json.loads(r.stdout)
     assert row["tokens_total_is_lower_bound"] and row["tokens_kept"] < row["tokens_total"]
     assert row["rss_mb"] < 600, row["rss_mb"]  # the whole 12 MB text tokenized took 1.5 GB
-    rc, out, err = _device(["run", zoo_small_bundle, "-", "--format", "table"], stdin=b"good " * 30000)  # long
+    rc, out, err = device_cli(["run", zoo_small_bundle, "-", "--format", "table"], stdin=b"good " * 30000)  # long
     assert rc == 0 and "tokens, 0% unknown)" in out and "+ tokens" in out, (out, err)
 
 
 # -- size: run streams its input, so only a line is bounded; data read whole (eval, train) is ------------------------
 
 def test_an_endless_device_is_refused_from_its_first_block(text_bundle):
-    _refused(_cli(["run", text_bundle, "--file", "/dev/zero"]), "/dev/zero", "binary data")
+    refused(cli_run(["run", text_bundle, "--file", "/dev/zero"]), "/dev/zero", "binary data")
 
 
 def test_a_file_past_the_size_limit_is_refused_unread_past_it(text_bundle, tmp_path, monkeypatch):
@@ -465,10 +307,10 @@ def test_a_file_past_the_size_limit_is_refused_unread_past_it(text_bundle, tmp_p
         reads.append(len(data))
         return data
 
-    _refused(_cli(["eval", text_bundle, "--data", big]), "big.txt", "larger than 3 MiB", "split")
+    refused(cli_run(["eval", text_bundle, "--data", big]), "big.txt", "larger than 3 MiB", "split")
     # run streams it: every line is a result (positions count them), whatever the file's size
     monkeypatch.setattr(stream, "BLOCK", 1 << 16)  # many blocks: lines numbered on across them
-    rows = _rows(_cli(["run", text_bundle, "--file", big, "--chunk-size", "4096"]))
+    rows = jsonl_rows(cli_run(["run", text_bundle, "--file", big, "--chunk-size", "4096"]))
     assert len(rows) == 200_000 and rows[-1]["position"] == 199_999
     monkeypatch.setattr(textfiles, "read_stream", counting)
     with pytest.raises(InputError, match="larger than 3 MiB"):
@@ -481,14 +323,14 @@ def test_gzip_members_bombs_and_cuts(text_bundle, tmp_path, monkeypatch):
 
     two = tmp_path / "two.txt.gz"  # `cat a.gz b.gz`: gzip -d reads both members, so do we
     two.write_bytes(gzip.compress(b"the film was good\n") + gzip.compress(b"a bad actor\n"))
-    assert len(_rows(_cli(["run", text_bundle, "--file", two, "--json"]))) == 2
+    assert len(jsonl_rows(cli_run(["run", text_bundle, "--file", two, "--json"]))) == 2
     cut = tmp_path / "cut.txt.gz"
     cut.write_bytes(gzip.compress(b"the film was good\n" * 1000)[:30])
-    _refused(_cli(["run", text_bundle, "--file", cut]), "cut.txt.gz", "cut short")
+    refused(cli_run(["run", text_bundle, "--file", cut]), "cut.txt.gz", "cut short")
     monkeypatch.setattr(textfiles, "MAX_TEXT_BYTES", 1 << 20)
     bomb = tmp_path / "bomb.txt.gz"
     bomb.write_bytes(gzip.compress(b"a" * (64 << 20)))  # 64 KiB on disk, 64 MiB unpacked
     with pytest.raises(InputError, match="unpacks to more than 1 MiB"):
         textfiles.read_bytes(bomb)  # read whole (eval, train): refused
     # streamed (run): only a line is held, and this one never ends
-    _refused(_cli(["run", text_bundle, "--file", bomb]), "bomb.txt.gz:1", "longer than 16 MiB")
+    refused(cli_run(["run", text_bundle, "--file", bomb]), "bomb.txt.gz:1", "longer than 16 MiB")

@@ -117,7 +117,8 @@ def load_labelled(path: Path) -> Dataset:
         labels = np.repeat(np.array([i for _, i in files], dtype=np.int64), counts)
         return Dataset(images, labels, classes, "images", str(path), notes)
     from swarmedge.datasets.imdb import read_jsonl
-    from swarmedge.runtimes.textfiles import is_jsonl, jsonl_lookalike, lookalike_hint, read_bytes, text_lines
+    from swarmedge.runtimes.jsonlines import is_jsonl, jsonl_lookalike, lookalike_hint
+    from swarmedge.runtimes.textfiles import read_bytes, text_lines
 
     if not is_jsonl(path):  # the one naming rule: one text per line, which carries no labels
         texts = text_lines(read_bytes(path), str(path), LABELLED_INPUTS)[0]

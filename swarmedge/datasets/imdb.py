@@ -6,7 +6,8 @@ from pathlib import Path
 
 from swarmedge.datasets.sources import RemoteFile, fetch, search_dirs
 from swarmedge.errors import InputError
-from swarmedge.runtimes.textfiles import LABELLED_RECORD, TEXT_INPUTS, decode_text, jsonl_records, read_bytes
+from swarmedge.runtimes.jsonlines import jsonl_records
+from swarmedge.runtimes.textfiles import LABELLED_RECORD, TEXT_INPUTS, decode_text, read_bytes
 
 # the md5 the dataset's users publish; the size is the server's Content-Length, as wget logs and TFDS record it
 TARBALL = RemoteFile("aclImdb_v1.tar.gz", ("https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",),
