@@ -88,9 +88,10 @@ bench: install peers bench-peers
 bench-stream: install
 	$(PY) -m benchmarks.stream
 
-# Trains and evaluates every published configuration (many CPU hours); see docs/RESULTS.md.
+# Lists the command of every row and seed of docs/RESULTS.md; each line runs one (train,
+# evaluate, export, write docs/results/RUN/seed-N.json). All of them take days on 2 cores.
 reproduce: install
-	$(PY) tools/reproduce.py
+	$(PY) tools/reproduce.py --list
 
 clean:
 	rm -rf $(VENV) $(PEERS) $(OPENVINO) $(EXECUTORCH) demo-out build dist *.egg-info .pytest_cache .ruff_cache

@@ -65,7 +65,7 @@ def train():
 
 def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch_size, lr, weight_decay, seed,
                   resume, threads, output, label_smoothing=0.0, token_dropout=0.0, truncation="head",
-                  init_embeddings="random", asked=None, quiet=False):
+                  init_embeddings="random", asked=None, quiet=False, augment="none"):
     from swarmedge.errors import require_extra
 
     require_extra("torch", "export")
@@ -102,7 +102,8 @@ def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch
         ckpt = starting_checkpoint(model_type, config, texts=dataset.inputs if dataset.kind == "text" else None,
                                    vocab=vocab, seed=seed, labels=dataset.label_names, truncation=truncation)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
-                      label_smoothing=label_smoothing, token_dropout=token_dropout, init_embeddings=init_embeddings)
+                      label_smoothing=label_smoothing, token_dropout=token_dropout, init_embeddings=init_embeddings,
+                      augment=augment)
 
     def on_epoch(row):
         mark = "  (best, saved)" if row["best"] else ""
@@ -191,8 +192,11 @@ def calibrate(model, data, val_fraction, seed, output, quiet):
               help="Dimensions of the space the boids fly in (the first 3 are where classes sit).")
 @click.option("--dim-feedforward", type=click.IntRange(1, BOIDS_MAX["dim_feedforward"]), default=512,
               show_default=True, help="Hidden units of each block's feed-forward layer.")
+@click.option("--augment", type=click.Choice(["none", "affine"]), default="none", show_default=True,
+              help="affine: turn each training digit by up to 15 degrees, scale it by 0.9-1.1 and shift it by up "
+                   "to 2 pixels, anew every epoch (validation and test digits are never changed).")
 @_train_options
-def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, data, epochs, batch_size, lr,
+def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, augment, data, epochs, batch_size, lr,
                 weight_decay, seed, resume, threads, output, quiet):
     """Train the boid swarm on MNIST digits (or your own folder of class folders: the classes follow it).
 
@@ -210,7 +214,7 @@ def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, da
               "dim_feedforward": dim_feedforward}
     asked = ("--digits", tuple(digits)) if digits else ("--classes", chosen) if classes else None
     _run_training("boids", config, None, data, chosen, None, epochs, batch_size, lr, weight_decay, seed, resume,
-                  threads, output, asked=asked, quiet=quiet)
+                  threads, output, asked=asked, quiet=quiet, augment=augment)
 
 
 @train.command("swarmformer")

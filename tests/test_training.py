@@ -317,3 +317,37 @@ def test_checkpoint_with_labels_not_matching_outputs_is_refused_by_every_command
         load_checkpoint(tmp_path / "one.pt")
     line = _one_line_error(_cli("export", tmp_path / "one.pt", "-o", tmp_path / "one.bundle"))
     assert "scores 2 classes" in line and not (tmp_path / "one.bundle").exists()
+
+
+def test_affine_augmentation_moves_each_digit_within_its_range_and_is_seeded():
+    from swarmedge.training import tasks
+
+    task = tasks.BoidsTask(None, {"habitat_scaling": 10.0}, augment=True)
+    boids = torch.tensor([[[5.0, 0.0], [0.0, 0.0], [-5.0, 2.0]]]).repeat(64, 1, 1)  # (64, 3, 2)
+    torch.manual_seed(3)
+    moved = task.random_affine(boids)
+    torch.manual_seed(3)
+    assert torch.equal(task.random_affine(boids), moved)  # torch's generator: restored on --resume
+    pixel = 20 / 27
+    shift = moved[:, 1]  # the image centre only moves by the shift
+    assert shift.abs().max() <= tasks.SHIFT_PIXELS * pixel and shift.std() > 0
+    # distances from the centre scale by 0.9-1.1, whatever the turn; the turn stays within 15 degrees
+    ratio = (moved[:, 0] - shift).norm(dim=1) / 5
+    assert ratio.min() >= tasks.SCALE_RANGE[0] - 1e-5 and ratio.max() <= tasks.SCALE_RANGE[1] + 1e-5
+    angle = torch.rad2deg(torch.atan2((moved[:, 0] - shift)[:, 1], (moved[:, 0] - shift)[:, 0])).abs()
+    assert angle.max() <= tasks.ROTATION_DEGREES + 1e-4 and angle.max() > 1
+
+
+def test_augment_is_for_digits_and_kept_on_resume(data_dir, tmp_path, tiny_vocab):
+    from swarmedge.errors import InputError
+
+    text = Dataset(["good film", "bad film"] * 16, np.array([1, 0] * 16), ["negative", "positive"], "text", "toy")
+    ckpt = init_checkpoint("swarmformer", {"d_model": 8, "seq_len": 8, "cluster_size": 4, "num_layers": 1,
+                                           "T_local": 1}, vocab=tiny_vocab)
+    with pytest.raises(InputError, match="--augment applies to boid"):
+        train(ckpt, text, tmp_path / "t.pt", TrainConfig(epochs=1, batch_size=8, augment="affine"), progress=False)
+    ds = _digits(data_dir, 48)
+    boids = init_checkpoint("boids", {"blocks": 1, "dim_feedforward": 16})
+    train(boids, ds, tmp_path / "b.pt", TrainConfig(epochs=1, batch_size=16, augment="affine"), progress=False)
+    with pytest.raises(InputError, match="augment"):
+        train(boids, ds, tmp_path / "b.pt", TrainConfig(epochs=2, batch_size=16), resume=True, progress=False)

@@ -36,6 +36,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     token_dropout: float = 0.0  # SwarmFormer: share of text tokens replaced by [UNK] in each training batch
     init_embeddings: str = "random"  # SwarmFormer: "ppmi" starts from word vectors of the training texts
+    augment: str = "none"  # boids: "affine" turns, scales and shifts each training digit at random
 
 
 def side_files(out: Path) -> tuple[Path, Path]:
@@ -78,13 +79,17 @@ def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: boo
         raise InputError(f"unknown embedding initialisation {config.init_embeddings!r}: use random or ppmi")
     if config.init_embeddings != "random" and checkpoint["model_type"] != "swarmformer":
         raise InputError("--init-embeddings applies to SwarmFormer (text) models only")
+    if config.augment not in ("none", "affine"):
+        raise InputError(f"unknown augmentation {config.augment!r}: use none or affine")
+    if config.augment != "none" and checkpoint["model_type"] != "boids":
+        raise InputError("--augment applies to boid (digit) models only")
     torch.set_num_threads(threads or os.cpu_count() or 1)  # all cores unless told otherwise
     torch.manual_seed(config.seed)
     resume_path, log_path = side_files(out)
     model = build_model(checkpoint).train()
     pre = checkpoint["preprocessing"]
     task = (SwarmFormerTask(model, pre, config.label_smoothing, config.token_dropout)
-            if checkpoint["model_type"] == "swarmformer" else BoidsTask(model, pre))
+            if checkpoint["model_type"] == "swarmformer" else BoidsTask(model, pre, config.augment == "affine"))
     train_ds, val_ds = dataset.split(config.val_fraction, config.seed)
     x_train, x_val = task.encode(train_ds.inputs), task.encode(val_ds.inputs)
     y_train, y_val = torch.from_numpy(train_ds.labels), torch.from_numpy(val_ds.labels)
@@ -223,7 +228,7 @@ def _load_resume(path: Path, model, optimizer, schedule, config: TrainConfig) ->
     except Exception as exc:  # a damaged or foreign file: say so in one line
         raise CheckpointError(f"cannot resume from {path}: {str(exc).splitlines()[0][:160]}") from None
     saved = payload["config"]
-    for key in ("batch_size", "seed", "val_fraction"):
-        if saved[key] != getattr(config, key):
+    for key in ("batch_size", "seed", "val_fraction", "augment"):
+        if saved.get(key, getattr(TrainConfig, key)) != getattr(config, key):  # older files lack newer keys
             raise InputError(f"--resume with {key}={getattr(config, key)} but the run used {saved[key]}")
     return payload["state"]

@@ -6,13 +6,24 @@ from torch.nn import functional as F
 
 from swarmedge.runtimes.images import images_to_boids
 
+# --augment affine: how far a training digit may be turned, scaled and moved. Small enough that
+# a 6 stays a 6 (no flips, no half turns), and a shift keeps the digit inside the 28x28 frame.
+ROTATION_DEGREES = 15.0
+SCALE_RANGE = (0.9, 1.1)
+SHIFT_PIXELS = 2.0
+
 
 class BoidsTask:
-    """Pull every valid boid towards its class target (the reference's squared-distance loss)."""
+    """Pull every valid boid towards its class target (the reference's squared-distance loss).
 
-    def __init__(self, model, preprocessing: dict):
+    ``augment``: each training digit's boids get a random rotation, scale and shift (one per
+    digit per batch, about the image centre) before the swarm flies; evaluation never does.
+    """
+
+    def __init__(self, model, preprocessing: dict, augment: bool = False):
         self.model = model
         self.pre = preprocessing
+        self.augment = augment
 
     def encode(self, inputs) -> list:
         boids = [images_to_boids(img[None], self.pre["threshold"], self.pre["habitat_scaling"]) for img in inputs]
@@ -38,8 +49,23 @@ class BoidsTask:
             boids[row, : lengths[row]] = encoded[i]
         return torch.from_numpy(boids), torch.from_numpy(lengths)
 
+    def random_affine(self, boids: torch.Tensor) -> torch.Tensor:
+        """(B, N, 2) boid coordinates, each digit turned, scaled and shifted at random about the
+        image centre (0 in boid coordinates); padding moves too but stays masked. Drawn from
+        torch's seeded generator, so a resumed run draws what it would have."""
+        b = boids.shape[0]
+        angle = (torch.rand(b) * 2 - 1) * ROTATION_DEGREES * torch.pi / 180
+        scale = SCALE_RANGE[0] + torch.rand(b) * (SCALE_RANGE[1] - SCALE_RANGE[0])
+        pixel = 2 * self.pre["habitat_scaling"] / 27  # one pixel in boid coordinates (images_to_boids)
+        shift = (torch.rand(b, 1, 2) * 2 - 1) * SHIFT_PIXELS * pixel
+        cos, sin = torch.cos(angle) * scale, torch.sin(angle) * scale
+        matrix = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)  # (B, 2, 2)
+        return boids @ matrix.transpose(1, 2) + shift
+
     def loss(self, inputs, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         boids, lengths = inputs
+        if self.augment:
+            boids = self.random_affine(boids)
         scores, _, trajectory = self.model(boids, lengths)
         final = trajectory[:, -1]  # (B, N, D)
         valid = (torch.arange(final.shape[1]) < lengths[:, None]).to(final.dtype)  # (B, N)

@@ -1,0 +1,79 @@
+"""zoo/: every model within the budget, and its card's figures still what swarmedge measures.
+
+The full-test-set check runs for the boid model (1,850 digits); the text models' cards are
+checked on the seeded 1,000-review sample that tools/zoo.py also measured, since PyTorch on
+25,000 reviews takes minutes. `swarmedge eval zoo/NAME/model.pt --data D` on the full set
+gives the card's first PyTorch row (tools/zoo.py measured it that way).
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from swarmedge.evaluate import evaluate_model
+
+from .conftest import ZOO
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+
+import zoo  # noqa: E402
+
+MODELS = sorted(p.parent.name for p in ZOO.glob("*/model.pt"))
+RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
+
+
+def _card(name: str) -> dict:
+    return json.loads((ZOO / name / "card.json").read_text())
+
+
+def _stored_row(card: dict) -> dict:
+    return next(r for r in card["rows"] if r["variant"].startswith("PyTorch (weights as stored"))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_zoo_model_is_within_the_budget_and_has_its_card(name):
+    assert (ZOO / name / "model.pt").stat().st_size <= zoo.BUDGET_BYTES
+    card = _card(name)
+    assert (RESULTS / card["run"] / f"seed-{card['seed']}.json").is_file(), "the card's run is in docs/results"
+    readme = (ZOO / name / "README.md").read_text()
+    assert f"| {_stored_row(card)['accuracy']:.2%} |" in readme
+    stored = torch.load(ZOO / name / "model.pt", map_location="cpu", weights_only=True)
+    assert stored["metadata"]["weights_storage"] == card["weights"]
+
+
+@pytest.mark.parametrize("name", [m for m in MODELS if _card(m)["data"] == "mnist"])
+def test_eval_on_the_full_test_set_gives_the_cards_accuracy(name, data_dir):
+    card = _card(name)
+    report = evaluate_model(ZOO / name / "model.pt", card["data"], data_dir=data_dir)
+    assert report["samples"] == card["samples"]
+    assert report["accuracy"] == _stored_row(card)["accuracy"]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_eval_on_the_seeded_sample_gives_the_cards_accuracy(name, data_dir):
+    card = _card(name)
+    subset = card["subset"]
+    report = evaluate_model(ZOO / name / "model.pt", card["data"], data_dir=data_dir, limit=subset["limit"],
+                            seed=subset["seed"])
+    assert (report["samples"], report["accuracy"]) == (subset["samples"], subset["accuracy"])
+
+
+def test_float16_storage_halves_the_file_and_loads_as_float32(tmp_path):
+    from swarmedge.checkpoint import init_checkpoint, load_checkpoint, save_checkpoint
+
+    source = tmp_path / "boids.pt"
+    save_checkpoint(init_checkpoint("boids", {"d_model": 16, "dim_feedforward": 256}, seed=1), source)
+    zoo.store(source, tmp_path / "half.pt", "float16")
+    original = torch.load(source, weights_only=True)["state_dict"]
+    assert (tmp_path / "half.pt").stat().st_size < 0.6 * source.stat().st_size
+    notices: list[str] = []
+    loaded = load_checkpoint(tmp_path / "half.pt", notices=notices)
+    assert any("float16" in n and "float32" in n for n in notices)
+    for key, tensor in original.items():
+        assert loaded["state_dict"][key].dtype == torch.float32
+        assert torch.equal(loaded["state_dict"][key], tensor.half().float())
+        assert torch.allclose(loaded["state_dict"][key], tensor, rtol=2**-11, atol=3e-8)
+    assert loaded["metadata"]["weights_storage"] == "float16"
