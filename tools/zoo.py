@@ -1,6 +1,7 @@
 """Publish a reproduced run into zoo/: the checkpoint, and a model card measured from today's export.
 
     python tools/zoo.py RUN ZOO_NAME --seed N [--workdir runs] [--weights float16]
+    python tools/zoo.py --check          # every card against `swarmedge eval` on the full test set
 
 The card's figures are measured here and now from the zoo's own model.pt, never copied from
 the training run: PyTorch on the weights as stored, the exported ONNX fp32 and int8 bundles
@@ -136,9 +137,30 @@ def probabilities(ckpt: dict, figures: dict) -> str:
                       "| --- | ---: | ---: | ---: |", *rows])
 
 
+def check() -> int:
+    """Run `swarmedge eval zoo/NAME/model.pt --data D --json` for every zoo model; compare with its card."""
+    import subprocess
+
+    failed = 0
+    for card_path in sorted((ROOT / "zoo").glob("*/card.json")):
+        card = json.loads(card_path.read_text())
+        model = card_path.parent / "model.pt"
+        out = subprocess.run([sys.executable, "-m", "swarmedge.cli", "eval", str(model), "--data", card["data"],
+                              "--json", "--quiet"], capture_output=True, text=True, check=True).stdout
+        got = json.loads(out)["accuracy"]
+        want = next(r for r in card["rows"] if r["variant"].startswith("PyTorch (weights as stored"))["accuracy"]
+        ok = got == want
+        failed += not ok
+        sys.stdout.write(f"{'ok' if ok else 'DIFFERS'}  {model.relative_to(ROOT)}: swarmedge eval {got:.2%}, "
+                         f"card {want:.2%} ({card['samples']:,} test inputs)\n")
+    return failed
+
+
 def main() -> None:
     import torch
 
+    if sys.argv[1:] == ["--check"]:
+        sys.exit(1 if check() else 0)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run")
     parser.add_argument("zoo_name")
