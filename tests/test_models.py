@@ -94,3 +94,50 @@ def test_config_values_of_the_wrong_type_are_named(model_type, key, value):
 
     with pytest.raises(ValueError, match=f"config key '{key}' must be"):
         config_from_dict(model_type, {key: value})
+
+
+@pytest.mark.parametrize("config", [{"blocks": 4}, {"blocks": 3, "recurrent": False, "d_model": 8,
+                                                     "dim_feedforward": 300}])
+def test_boids_training_arithmetic_is_the_plain_arithmetic(config):
+    """The training path (chunked feed-forward, flash attention: boids_training.py) gives the
+    plain path's positions and gradients to float rounding, padding and ragged chunks included."""
+    import swarmedge.models.boids as boids
+    from swarmedge.models import boids_training
+
+    torch.manual_seed(0)
+    model = build("boids", config).train()
+    lengths = torch.tensor([700, 3, 411, 1])  # 1,115 valid boids: chunks of 256 with a ragged end
+    points = torch.rand(4, 700, 2) * 20 - 10
+
+    def run(fast: bool):
+        model.zero_grad()
+        original = boids._training_step
+        boids._training_step = original if fast else (lambda module: False)
+        try:
+            _, mean, trajectory = model(points, lengths)
+        finally:
+            boids._training_step = original
+        valid = torch.arange(700)[None, :] < lengths[:, None]
+        (trajectory[:, -1][valid] ** 2).sum().backward()
+        return mean.detach(), trajectory.detach(), [p.grad.clone() for p in model.parameters()]
+
+    plain, fast = run(False), run(True)
+    assert boids_training.ROWS < int(lengths.sum()) and all(p.grad is not None for p in model.parameters())
+    torch.testing.assert_close(fast[0], plain[0], rtol=1e-5, atol=1e-5)
+    valid = torch.arange(700)[None, :] < lengths[:, None]
+    torch.testing.assert_close(fast[1][:, -1][valid], plain[1][:, -1][valid], rtol=1e-5, atol=1e-5)
+    for got, want in zip(fast[2], plain[2]):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * float(want.abs().max()))
+
+
+def test_boids_evaluation_keeps_the_plain_arithmetic():
+    from unittest import mock
+
+    model = build("boids", {"blocks": 2})
+    points, lengths = torch.rand(2, 9, 2), torch.tensor([9, 4])
+    with mock.patch("swarmedge.models.boids.fused_attention") as attention, \
+            mock.patch("swarmedge.models.boids.chunked_feed_forward") as feed_forward:
+        model.eval()(points, lengths)
+        with torch.no_grad():
+            model.train()(points, lengths)
+    assert not attention.called and not feed_forward.called

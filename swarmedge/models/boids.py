@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from swarmedge.models.boids_training import chunked_feed_forward, fused_attention
+
 
 @dataclass(frozen=True)
 class BoidsConfig:
@@ -63,6 +65,11 @@ def class_bits(num_classes: int) -> torch.Tensor:
     return ((c >> torch.tensor([2, 1, 0])) & 1).float()
 
 
+def _training_step(module: nn.Module) -> bool:
+    # Evaluation, export (eval mode) and no_grad inference keep the plain arithmetic below.
+    return module.training and torch.is_grad_enabled()
+
+
 class SwarmSelfAttention(nn.Module):
     """Single-head attention with ``nn.MultiheadAttention``'s parameter layout."""
 
@@ -76,6 +83,8 @@ class SwarmSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)  # (B, N, D) each
+        if _training_step(self):  # the same maths, fused (boids_training.py)
+            return self.out_proj(fused_attention(q, k, v, pad))
         scores = q @ k.transpose(1, 2) * x.shape[-1] ** -0.5  # (B, N, N)
         scores = scores.masked_fill(pad.unsqueeze(1), float("-inf"))  # padded boids are not seen
         return self.out_proj(F.softmax(scores, dim=-1) @ v)
@@ -93,6 +102,8 @@ class SwarmBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         x = x + self.scaling * self.self_attn(x, pad)
+        if _training_step(self):  # the same maths, in cache-sized chunks (boids_training.py)
+            return x + self.scaling * chunked_feed_forward(x, self.linear1, self.linear2)
         return x + self.scaling * self.linear2(F.relu(self.linear1(x)))
 
 
