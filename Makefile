@@ -90,8 +90,8 @@ bench-stream: install
 
 # Lists the command of every row and seed of docs/RESULTS.md; each line runs one (train,
 # evaluate, export, write docs/results/RUN/seed-N.json). All of them take days on 2 cores.
-reproduce: install
-	$(PY) tools/reproduce.py --list
+reproduce:
+	$(PYTHON) tools/reproduce.py --list
 
 # Every zoo card's accuracy against `swarmedge eval zoo/NAME/model.pt` on the full test set
 # (minutes: PyTorch on 25,000 IMDB reviews per text model).

@@ -130,14 +130,18 @@ def test_boids_training_arithmetic_is_the_plain_arithmetic(config):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4 * float(want.abs().max()))
 
 
-def test_boids_evaluation_keeps_the_plain_arithmetic():
+def test_boids_training_takes_the_fast_path_and_evaluation_the_plain_one():
     from unittest import mock
+
+    import swarmedge.models.boids as boids
 
     model = build("boids", {"blocks": 2})
     points, lengths = torch.rand(2, 9, 2), torch.tensor([9, 4])
-    with mock.patch("swarmedge.models.boids.fused_attention") as attention, \
-            mock.patch("swarmedge.models.boids.chunked_feed_forward") as feed_forward:
+    with mock.patch.object(boids, "fused_attention", wraps=boids.fused_attention) as attention, \
+            mock.patch.object(boids, "chunked_feed_forward", wraps=boids.chunked_feed_forward) as feed_forward:
         model.eval()(points, lengths)
         with torch.no_grad():
             model.train()(points, lengths)
-    assert not attention.called and not feed_forward.called
+        assert not attention.called and not feed_forward.called
+        model.train()(points, lengths)[1].sum().backward()
+        assert attention.call_count == feed_forward.call_count == 2  # one per step

@@ -49,7 +49,7 @@ def test_fewer_seeds_than_planned_are_said_and_missing_runs_named(tmp_path):
     (tmp_path / "boids-b1" / "seed-0.json").write_text(json.dumps(_seed("boids-b1", 0, 0.93)))
     text = results_table.table({k: reproduce.RUNS[k] for k in ("boids-b1", "boids-r2")}, tmp_path,
                                reproduce.command)
-    assert "over 1 seed of the 3 planned" in text and "(met)" in text
+    assert "over 1 seed of the 3 planned (provisional, 1 of 3 seeds: met)" in text
     assert f"Not run yet: `{reproduce.command('boids-r2', 0)}`" in text
 
 
@@ -61,3 +61,12 @@ def test_the_committed_results_match_the_commands_they_claim():
         assert record["command"] == reproduce.command(path.parent.name, record["seed"]), path
     assert (results.parent / "RESULTS.md").read_text() == results_table.table(
         reproduce.RUNS, results, reproduce.command) + "\n", "rebuild it: python tools/reproduce.py --table-only"
+
+
+def test_seeds_beyond_the_plan_are_shown_but_not_averaged(tmp_path):
+    (tmp_path / "boids-b1").mkdir()
+    for seed, acc in ((0, 0.90), (1, 0.91), (2, 0.92), (7, 0.99)):
+        (tmp_path / "boids-b1" / f"seed-{seed}.json").write_text(json.dumps(_seed("boids-b1", seed, acc)))
+    text = results_table.table({"boids-b1": reproduce.RUNS["boids-b1"]}, tmp_path, reproduce.command)
+    assert "**91.00% ± 1.00** over 3 seeds, best seed 2: 92.00%" in text
+    assert "seed 7 outside the plan, not in the mean" in text and "| 7 | 99.00% |" in text

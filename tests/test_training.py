@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -348,6 +349,19 @@ def test_augment_is_for_digits_and_kept_on_resume(data_dir, tmp_path, tiny_vocab
         train(ckpt, text, tmp_path / "t.pt", TrainConfig(epochs=1, batch_size=8, augment="affine"), progress=False)
     ds = _digits(data_dir, 48)
     boids = init_checkpoint("boids", {"blocks": 1, "dim_feedforward": 16})
-    train(boids, ds, tmp_path / "b.pt", TrainConfig(epochs=1, batch_size=16, augment="affine"), progress=False)
-    with pytest.raises(InputError, match="augment"):
+    from swarmedge.training import tasks
+
+    with mock.patch.object(tasks.BoidsTask, "random_affine", autospec=True,
+                           side_effect=lambda task, points: points) as affine:
+        train(boids, ds, tmp_path / "b.pt", TrainConfig(epochs=1, batch_size=16, augment="affine"), progress=False)
+    assert affine.call_count == 3  # every training batch of 43 digits (48 less the validation split), none else
+    with pytest.raises(InputError, match="--resume with augment=none but the run used affine"):
         train(boids, ds, tmp_path / "b.pt", TrainConfig(epochs=2, batch_size=16), resume=True, progress=False)
+    # a resume file written before --augment existed ran without it
+    resume = tmp_path / "b.resume.pt"
+    payload = torch.load(resume, weights_only=True)
+    del payload["config"]["augment"]
+    torch.save(payload, resume)
+    with pytest.raises(InputError, match="--resume with augment=affine but the run used none"):
+        train(boids, ds, tmp_path / "b.pt", TrainConfig(epochs=2, batch_size=16, augment="affine"), resume=True,
+              progress=False)

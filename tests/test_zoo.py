@@ -30,7 +30,7 @@ def _card(name: str) -> dict:
 
 
 def _stored_row(card: dict) -> dict:
-    return next(r for r in card["rows"] if r["variant"].startswith("PyTorch (weights as stored"))
+    return next(r for r in card["rows"] if r["variant"] == zoo.STORED)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -40,7 +40,7 @@ def test_every_zoo_model_is_within_the_budget_and_has_its_card(name):
     card = _card(name)
     assert (RESULTS / card["run"] / f"seed-{card['seed']}.json").is_file(), "the card's run is in docs/results"
     readme = (ZOO / name / "README.md").read_text()
-    assert f"| {_stored_row(card)['accuracy']:.2%} |" in readme
+    assert f"| {zoo.STORED} | {_stored_row(card)['accuracy']:.2%} |" in readme
     stored = torch.load(ZOO / name / "model.pt", map_location="cpu", weights_only=True)
     assert stored["metadata"]["weights_storage"] == card["weights"]
 
@@ -79,3 +79,62 @@ def test_float16_storage_halves_the_file_and_loads_as_float32(tmp_path):
         assert torch.equal(loaded["state_dict"][key], tensor.half().float())
         assert torch.allclose(loaded["state_dict"][key], tensor, rtol=2**-11, atol=3e-8)
     assert loaded["metadata"]["weights_storage"] == "float16"
+
+
+def _fake_run(root: Path, workdir: Path, seed: int, accuracy: float) -> Path:
+    """A docs/results record and the checkpoint it names, under ``root`` (zoo.ROOT in the test)."""
+    from swarmedge.checkpoint import init_checkpoint, save_checkpoint
+
+    record = root / "docs" / "results" / "boids-b1" / f"seed-{seed}.json"
+    record.parent.mkdir(parents=True)
+    record.write_text(json.dumps({"name": "boids-b1", "data": "mnist", "published": 89.68, "seed": seed,
+                                  "rows": [{"variant": "PyTorch fp32", "accuracy": accuracy}]}))
+    ckpt = init_checkpoint("boids", {"blocks": 1, "dim_feedforward": 16}, seed=seed)
+    ckpt["metadata"]["training"] = {"seed": seed}
+    workdir.mkdir()
+    save_checkpoint(ckpt, workdir / f"boids-b1-s{seed}.pt")
+    return record
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("boids-b1", "../escape", 3), "zoo name"), (("boids-b1", ".", 3), "zoo name"),
+    (("boids-b1", "new", 4), "no docs/results/boids-b1/seed-4.json"),
+])
+def test_publishing_refuses_bad_names_and_missing_runs(tmp_path, monkeypatch, args, message):
+    monkeypatch.setattr(zoo, "ROOT", tmp_path)
+    _fake_run(tmp_path, tmp_path / "runs", 3, 0.5)
+    with pytest.raises(zoo.Refused, match=message):
+        zoo.publish(*args, tmp_path / "runs", "float32")
+    assert not (tmp_path / "zoo").exists() or not any((tmp_path / "zoo").iterdir())
+
+
+def test_a_refused_publish_leaves_the_zoo_folder_as_it_was(tmp_path, monkeypatch, data_dir):
+    monkeypatch.setattr(zoo, "ROOT", tmp_path)
+    monkeypatch.setenv("SWARMEDGE_DATA", str(data_dir))
+    _fake_run(tmp_path, tmp_path / "runs", 3, 0.999)
+    published = tmp_path / "zoo" / "b1"
+    published.mkdir(parents=True)
+    (published / "model.pt").write_bytes(b"the published model")
+    (published / "card.json").write_text("{}")
+    before = {p.name: p.read_bytes() for p in published.iterdir()}
+    with pytest.raises(zoo.Refused, match="budget"):  # refused before anything is measured
+        monkeypatch.setattr(zoo, "BUDGET_BYTES", 100)
+        zoo.publish("boids-b1", "b1", 3, tmp_path / "runs", "float32")
+    monkeypatch.setattr(zoo, "BUDGET_BYTES", 25 * 10**6)
+    with pytest.raises(zoo.Refused, match="not the checkpoint that run made"):  # measured: not 99.9%
+        zoo.publish("boids-b1", "b1", 3, tmp_path / "runs", "float32")
+    ckpt = torch.load(tmp_path / "runs" / "boids-b1-s3.pt", weights_only=True)
+    ckpt["metadata"]["training"]["seed"] = 9
+    torch.save(ckpt, tmp_path / "runs" / "boids-b1-s3.pt")
+    with pytest.raises(zoo.Refused, match="trained with seed 9, not 3"):
+        zoo.publish("boids-b1", "b1", 3, tmp_path / "runs", "float32")
+    assert {p.name: p.read_bytes() for p in published.iterdir()} == before
+    assert sorted(p.name for p in published.parent.iterdir()) == ["b1"]  # no staging folder left
+
+
+def test_check_names_a_model_without_its_card(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(zoo, "ROOT", tmp_path)
+    (tmp_path / "zoo" / "lost").mkdir(parents=True)
+    (tmp_path / "zoo" / "lost" / "model.pt").write_bytes(b"x")
+    assert zoo.check() == 1
+    assert "FAILED  no readable card.json" in capsys.readouterr().out

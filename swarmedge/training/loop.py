@@ -229,6 +229,7 @@ def _load_resume(path: Path, model, optimizer, schedule, config: TrainConfig) ->
         raise CheckpointError(f"cannot resume from {path}: {str(exc).splitlines()[0][:160]}") from None
     saved = payload["config"]
     for key in ("batch_size", "seed", "val_fraction", "augment"):
-        if saved.get(key, getattr(TrainConfig, key)) != getattr(config, key):  # older files lack newer keys
-            raise InputError(f"--resume with {key}={getattr(config, key)} but the run used {saved[key]}")
+        used = saved.get(key, getattr(TrainConfig, key))  # files older than a key ran with its default
+        if used != getattr(config, key):
+            raise InputError(f"--resume with {key}={getattr(config, key)} but the run used {used}")
     return payload["state"]
