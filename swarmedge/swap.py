@@ -84,7 +84,9 @@ def _swap_once(stage: Path, target: Path, token: str):
         except FileExistsError:
             return _AGAIN
     elif not target.is_dir():
-        if not os.path.lexists(target):  # another export moved it aside since lexists: not a file, a race
+        # Another export moved the bundle aside after lexists, and maybe put its own in before
+        # this second look: a race (try again), not a file.
+        if not os.path.lexists(target) or target.is_dir():
             return _AGAIN
         raise InputError(f"{target} was replaced by a file during the export; remove it and export again")
     else:

@@ -453,3 +453,23 @@ def test_opening_a_bundle_puts_back_one_that_a_killed_fallback_swap_set_aside(bu
     shutil.copytree(old, target)
     _set_aside_by_dead_fallback(target)
     assert _is_complete_bundle(target) and _snapshot(target) == _snapshot(old)
+
+
+def test_a_bundle_that_comes_back_between_two_looks_is_a_race_and_a_file_is_refused(tmp_path):
+    """Seen in CI under load: one export's fallback swap moved the bundle aside and put its own
+    in between this export's two looks at the target; that is a retry, not 'replaced by a file'."""
+    from unittest import mock
+
+    from swarmedge import swap
+    from swarmedge.errors import InputError
+
+    stage, target = tmp_path / ".b.staging-x", tmp_path / "b.bundle"
+    stage.mkdir()
+    target.mkdir()
+    with mock.patch.object(Path, "is_dir", side_effect=[False, True]):  # gone at the first look, back at the second
+        assert swap._swap_once(stage, target, "x") is swap._AGAIN
+    target.rmdir()
+    target.write_text("not a bundle")
+    with pytest.raises(InputError, match="replaced by a file"):
+        swap._swap_once(stage, target, "x")
+    assert stage.is_dir() and target.read_text() == "not a bundle"
