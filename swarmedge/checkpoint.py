@@ -139,6 +139,7 @@ def load_checkpoint(path: Path, vocab: Path | None = None, notices: list[str] | 
     'swarmformer'
     """
     from swarmedge import checkpoint_layouts as layouts
+    from swarmedge.torch_file import read_torch_file
 
     require_extra("torch", "export")
     notices = [] if notices is None else notices
@@ -151,7 +152,7 @@ def load_checkpoint(path: Path, vocab: Path | None = None, notices: list[str] | 
         raw, state, folder = layouts.read_reference(path)
         checkpoint = _from_parts(path, "reference checkpoint", state, raw, "config.json", folder, vocab, notices)
     else:
-        obj = layouts.read_torch_file(path)
+        obj = read_torch_file(path)
         if isinstance(obj, dict) and obj.get("format") == FORMAT:
             checkpoint = _validated(obj, path)
         else:
