@@ -165,3 +165,22 @@ def pytest_sessionfinish(session, exitstatus):
 def pytest_unconfigure(config):
     if getattr(config, "_littered", None):
         print(f"\nthe tests left files in the checkout: {', '.join(config._littered)}")
+
+
+@pytest.fixture
+def bundles(boids_bundle, tmp_path) -> tuple[Path, Path]:
+    """Two different complete bundles (the second's manifest has another creation time)."""
+    import json
+    import shutil
+
+    from swarmedge.manifest import MANIFEST
+    from tests.bundle_states import is_complete_bundle, snapshot
+
+    old, new = tmp_path / "src-old", tmp_path / "src-new"
+    shutil.copytree(boids_bundle, old)
+    shutil.copytree(boids_bundle, new)
+    manifest = json.loads((new / MANIFEST).read_text())
+    manifest["created"] = "2000-01-01T00:00:00+00:00"
+    (new / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    assert snapshot(old) != snapshot(new) and is_complete_bundle(new)
+    return old, new

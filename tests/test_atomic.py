@@ -1,4 +1,4 @@
-"""Crash safety of bundle replacement (swarmedge/atomic.py): kills, stale leftovers, racing exports.
+"""Crash safety of bundle replacement (swarmedge/atomic.py): kills and stale leftovers (races: test_swap.py).
 
 Most kills exercise ``staged_directory`` in small child processes (no torch) that SIGKILL
 themselves just before the Nth file-system operation (mkdir, rename, renameat2, unlink, flock,
@@ -9,7 +9,6 @@ export must leave no hidden ``.NAME.*`` entry behind.
 """
 
 import fcntl
-import json
 import os
 import queue
 import shutil
@@ -18,14 +17,14 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 import swarmedge.swap as swap
 from swarmedge.atomic import recover_directory, staged_directory
 from swarmedge.errors import InputError
-from swarmedge.manifest import MANIFEST, sha256_file
+from swarmedge.manifest import MANIFEST
+from tests.bundle_states import export_copy, hidden, is_complete_bundle, set_aside_by_dead_fallback, snapshot
 
 # A child that exports SOURCE's files to TARGET through staged_directory and kills itself
 # (SIGKILL, nothing runs after) just before its KILL_AT-th file-system operation (each staged
@@ -122,59 +121,9 @@ for line in sys.stdin:
 """
 
 
-def _snapshot(folder: Path) -> dict[str, str]:
-    return {p.name: sha256_file(p) for p in sorted(folder.iterdir())}
-
-
-def _is_complete_bundle(folder: Path) -> bool:
-    """Every file the manifest lists is there with its sha256, nothing else, and the runner opens it."""
-    from swarmedge.runtimes.bundle import Bundle
-
-    try:
-        bundle = Bundle.open(folder)
-        for precision in bundle.precisions:
-            bundle.model_path(precision)
-    except Exception:
-        return False
-    files = bundle.manifest["files"]
-    on_disk = {p.name for p in folder.iterdir()}
-    return on_disk == set(files) | {MANIFEST} and all(sha256_file(folder / n) == e["sha256"] for n, e in files.items())
-
-
-def _hidden(parent: Path) -> list[str]:
-    return sorted(p.name for p in parent.iterdir() if p.name.startswith("."))
-
-
-@pytest.fixture
-def bundles(boids_bundle, tmp_path) -> tuple[Path, Path]:
-    """Two different complete bundles (the second's manifest has another creation time)."""
-    old, new = tmp_path / "src-old", tmp_path / "src-new"
-    shutil.copytree(boids_bundle, old)
-    shutil.copytree(boids_bundle, new)
-    manifest = json.loads((new / MANIFEST).read_text())
-    manifest["created"] = "2000-01-01T00:00:00+00:00"
-    (new / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    assert _snapshot(old) != _snapshot(new) and _is_complete_bundle(new)
-    return old, new
-
-
-def _export_copy(source: Path, target: Path) -> None:
-    """An export as the pipeline does it, minus torch: stage SOURCE's files, swap them in."""
-    with staged_directory(target) as stage:
-        for f in source.iterdir():
-            shutil.copyfile(f, stage / f.name)
-
-
 def _staged_child(target, source, kill_at, fallback=False):
     return subprocess.run([sys.executable, "-c", STAGED_CHILD, str(target), str(source), str(kill_at),
                            "1" if fallback else "0"], capture_output=True, text=True, timeout=60)
-
-
-def _set_aside_by_dead_fallback(target: Path, token="0123456789ab") -> None:
-    """What a fallback swap killed between its two renames leaves: bundle aside, staging, lock."""
-    os.rename(target, target.parent / f".{target.name}.old-{token}")
-    shutil.copytree(target.parent / f".{target.name}.old-{token}", target.parent / f".{target.name}.staging-{token}")
-    (target.parent / f".{target.name}.lock-{token}").touch()
 
 
 def _judge(reliability, target, old_snapshot, new_snapshot, recovery) -> None:
@@ -184,9 +133,9 @@ def _judge(reliability, target, old_snapshot, new_snapshot, recovery) -> None:
     if not target.exists() and old_snapshot is not None and recovery:
         counts["put back by recover_directory (fallback swap)"] += recover_directory(target)
     lost = not target.exists() and old_snapshot is not None
-    state = _snapshot(target) if target.exists() else None
+    state = snapshot(target) if target.exists() else None
     # new_snapshot None: a real export's new bundle, known only as "complete by its own manifest"
-    is_new = state is not None and new_snapshot in (None, state) and _is_complete_bundle(target)
+    is_new = state is not None and new_snapshot in (None, state) and is_complete_bundle(target)
     damaged = state is not None and state != old_snapshot and not is_new
     counts["lost"] += lost
     counts["damaged"] += damaged
@@ -210,25 +159,25 @@ def test_kill_at_every_operation_of_a_staged_export(bundles, tmp_path, reliabili
         if scenario != "create":
             shutil.copytree(old, target)
         if scenario == "after-dead-fallback":
-            _set_aside_by_dead_fallback(target)
+            set_aside_by_dead_fallback(target)
 
     prepare()
     dry = _staged_child(target, new, 0, fallback=fallback)
     assert dry.returncode == 0, dry.stderr
     total = int(dry.stdout)
     assert total >= (12 if scenario == "after-dead-fallback" else 8)  # the instrumentation really counts
-    assert _snapshot(target) == _snapshot(new) and _hidden(work) == []
+    assert snapshot(target) == snapshot(new) and hidden(work) == []
     for n in range(1, total + 1):  # killed before operation n; after the last one it has finished
         prepare()
         proc = _staged_child(target, new, n, fallback)
         assert proc.returncode == -signal.SIGKILL, (n, proc.stderr)
-        _judge(reliability, target, None if scenario == "create" else _snapshot(old), _snapshot(new),
+        _judge(reliability, target, None if scenario == "create" else snapshot(old), snapshot(new),
                recovery=fallback or scenario == "after-dead-fallback")
-        _export_copy(new, target)  # the next export
-        leftover = _hidden(work)
+        export_copy(new, target)  # the next export
+        leftover = hidden(work)
         reliability["export kills"]["leftover after next export"] += len(leftover)
         assert leftover == [], f"killed before operation {n}: the next export left {leftover}"
-        assert _snapshot(target) == _snapshot(new)
+        assert snapshot(target) == snapshot(new)
 
 
 def test_kill_real_exports_at_every_step_in_the_swap_and_at_spread_out_times(
@@ -236,7 +185,7 @@ def test_kill_real_exports_at_every_step_in_the_swap_and_at_spread_out_times(
     target = tmp_path / "work" / "b.bundle"
     target.parent.mkdir()
     shutil.copytree(boids_bundle, target)
-    old = _snapshot(target)
+    old = snapshot(target)
     server = subprocess.Popen([sys.executable, "-c", EXPORT_SERVER, str(tiny_boids_ckpt), str(target),
                                str(boids_bundle)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     lines = queue.Queue()
@@ -272,17 +221,17 @@ def test_kill_real_exports_at_every_step_in_the_swap_and_at_spread_out_times(
                 timeline = steps
             if code == 0 and mode.startswith("after"):  # a busy machine: it finished first
                 reliability["export kills"]["timed kill came after the export finished"] += 1
-                assert _is_complete_bundle(target)
+                assert is_complete_bundle(target)
             else:
                 assert code == -signal.SIGKILL, (mode, code)
                 _judge(reliability, target, old, None, recovery=False)  # new: any complete bundle
-            if _snapshot(target) != old:
+            if snapshot(target) != old:
                 reliability["export kills"]["new bundle already in place"] += 1
-            _export_copy(boids_bundle, target)  # the next export: the one part of export that tidies
-            leftover = _hidden(target.parent)
+            export_copy(boids_bundle, target)  # the next export: the one part of export that tidies
+            leftover = hidden(target.parent)
             reliability["export kills"]["leftover after next export"] += len(leftover)
             assert leftover == [], f"{mode}: the next export left {leftover}"
-            assert _snapshot(target) == old
+            assert snapshot(target) == old
     finally:
         server.stdin.close()
         server.wait(timeout=60)
@@ -304,22 +253,22 @@ with staged_directory(Path(sys.argv[1])) as stage:
     slow = subprocess.Popen([sys.executable, "-c", waiting, str(target)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert slow.stdout.readline() == "staged\n"
-    live = _hidden(tmp_path)
+    live = hidden(tmp_path)
     assert len(live) == 2  # its staging folder and its lock
-    _export_copy(new, target)  # a quicker export to the same place, and one beside it
-    _export_copy(new, tmp_path / "other.bundle")
-    assert _hidden(tmp_path) == live and _snapshot(target) == _snapshot(new)
+    export_copy(new, target)  # a quicker export to the same place, and one beside it
+    export_copy(new, tmp_path / "other.bundle")
+    assert hidden(tmp_path) == live and snapshot(target) == snapshot(new)
     assert recover_directory(target) is False
     _, err = slow.communicate("go\n", timeout=60)
     assert slow.returncode == 0, err
-    assert (target / "from-the-slow-export").is_file() and _hidden(tmp_path) == []  # the last swap wins
+    assert (target / "from-the-slow-export").is_file() and hidden(tmp_path) == []  # the last swap wins
 
 
 def test_recovery_leaves_a_bundle_set_aside_by_a_live_export_alone(bundles, tmp_path):
     old, _ = bundles
     target = tmp_path / "b.bundle"
     shutil.copytree(old, target)
-    _set_aside_by_dead_fallback(target)
+    set_aside_by_dead_fallback(target)
     lock = tmp_path / ".b.bundle.lock-0123456789ab"
     fd = os.open(lock, os.O_RDONLY)
     try:
@@ -327,75 +276,15 @@ def test_recovery_leaves_a_bundle_set_aside_by_a_live_export_alone(bundles, tmp_
         assert recover_directory(target) is False and not target.exists()
     finally:
         os.close(fd)
-    assert recover_directory(target) is True and _snapshot(target) == _snapshot(old)
+    assert recover_directory(target) is True and snapshot(target) == snapshot(old)
 
 
 def test_leftovers_of_swarmedge_before_locks_are_removed(bundles, tmp_path):
     old, new = bundles
     (tmp_path / ".b.bundle.staging-k3j_x9a2").mkdir()  # tempfile.mkdtemp's names, no lock file
     shutil.copytree(old, tmp_path / ".c.bundle.old-ab12cd34")  # its c.bundle is missing: put back
-    _export_copy(new, tmp_path / "b.bundle")
-    assert _hidden(tmp_path) == [] and _snapshot(tmp_path / "c.bundle") == _snapshot(old)
-
-
-@pytest.mark.parametrize("fallback", [False, True], ids=["renameat2", "fallback"])
-def test_racing_staged_exports_all_succeed_and_the_target_never_disappears(bundles, tmp_path, fallback):
-    old, new = bundles
-    target = tmp_path / "work" / "b.bundle"
-    target.parent.mkdir()
-    shutil.copytree(old, target)
-    go = tmp_path / "go"
-    racer = r"""
-import os, shutil, sys, time
-from pathlib import Path
-import swarmedge.atomic as atomic
-import swarmedge.swap as swap
-target, source, go, fallback = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4] == "1"
-if fallback:
-    swap._RENAMEAT2 = None
-while not go.exists():
-    time.sleep(0.001)
-for _ in range(40):
-    with atomic.staged_directory(target) as stage:
-        for f in source.iterdir():
-            shutil.copyfile(f, stage / f.name)
-"""
-    watcher = r"""
-import os, sys, time
-target, go = sys.argv[1], sys.argv[2]
-while not os.path.exists(go):
-    time.sleep(0.001)
-seen = missing = 0
-while not os.path.exists(go + ".stop"):
-    seen += 1
-    missing += not os.path.isfile(os.path.join(target, "manifest.json"))
-print(seen, missing)
-"""
-    procs = [subprocess.Popen([sys.executable, "-c", racer, str(target), str(src), str(go), str(int(fallback))],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for src in (old, new)]
-    watch = subprocess.Popen([sys.executable, "-c", watcher, str(target), str(go)], stdout=subprocess.PIPE, text=True)
-    time.sleep(0.3)  # all three started (python startup)
-    go.touch()
-    results = [p.communicate(timeout=120) for p in procs]
-    Path(f"{go}.stop").touch()
-    seen, missing = map(int, watch.communicate(timeout=30)[0].split())
-    for proc, (_, err) in zip(procs, results):
-        assert proc.returncode == 0 and err == "", err
-    assert _snapshot(target) in (_snapshot(old), _snapshot(new)) and _is_complete_bundle(target)
-    assert _hidden(target.parent) == []
-    assert seen > 100
-    if not fallback:  # renameat2: there is always a complete bundle at the target
-        assert missing == 0, f"the bundle was missing in {missing} of {seen} looks"
-
-
-def test_two_real_exports_racing_to_one_bundle_both_succeed(tiny_boids_ckpt, tmp_path):
-    out = tmp_path / "b.bundle"
-    cmd = [sys.executable, "-m", "swarmedge.cli", "export", str(tiny_boids_ckpt), "-o", str(out), "--quantize", "none"]
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    for proc in procs:
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0 and "Traceback" not in err, err
-    assert _is_complete_bundle(out) and _hidden(tmp_path) == []
+    export_copy(new, tmp_path / "b.bundle")
+    assert hidden(tmp_path) == [] and snapshot(tmp_path / "c.bundle") == snapshot(old)
 
 
 def test_an_interrupted_body_leaves_the_old_bundle_and_nothing_else(bundles, tmp_path):
@@ -405,23 +294,14 @@ def test_an_interrupted_body_leaves_the_old_bundle_and_nothing_else(bundles, tmp
     with pytest.raises(KeyboardInterrupt), staged_directory(target) as stage:
         shutil.copyfile(new / MANIFEST, stage / MANIFEST)
         raise KeyboardInterrupt
-    assert _snapshot(target) == _snapshot(old) and _hidden(tmp_path) == []
-
-
-def test_a_signal_during_the_swap_waits_until_the_swap_is_done(tmp_path):
-    done = []
-    with pytest.raises(KeyboardInterrupt), swap._signals_held():
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(0.05)  # Python runs handlers between bytecodes: this is where it would raise
-        done.append(True)
-    assert done == [True]
+    assert snapshot(target) == snapshot(old) and hidden(tmp_path) == []
 
 
 def test_a_file_in_the_way_is_refused_before_any_work(tmp_path):
     (tmp_path / "b.bundle").write_text("not a folder")
     with pytest.raises(InputError, match="exists and is not a directory"), staged_directory(tmp_path / "b.bundle"):
         raise AssertionError("the body ran")
-    assert _hidden(tmp_path) == []
+    assert hidden(tmp_path) == []
 
 
 def test_a_symlinked_bundle_is_replaced_where_it_points(bundles, tmp_path):
@@ -430,46 +310,14 @@ def test_a_symlinked_bundle_is_replaced_where_it_points(bundles, tmp_path):
     real.parent.mkdir()
     shutil.copytree(old, real)
     (tmp_path / "b.bundle").symlink_to(real)
-    _export_copy(new, tmp_path / "b.bundle")
-    assert (tmp_path / "b.bundle").is_symlink() and _snapshot(real) == _snapshot(new)
-    assert _hidden(tmp_path) == [] and _hidden(real.parent) == []
-
-
-def test_renameat2_exchanges_two_folders_here(tmp_path):
-    if not sys.platform.startswith("linux"):
-        pytest.skip("renameat2 is Linux-only; elsewhere the fallback swap runs")
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    (tmp_path / "a" / "1").touch()
-    assert swap._rename2(tmp_path / "a", tmp_path / "b", swap.RENAME_EXCHANGE) is True
-    assert os.listdir(tmp_path / "b") == ["1"] and os.listdir(tmp_path / "a") == []
-    with pytest.raises(FileExistsError):
-        swap._rename2(tmp_path / "a", tmp_path / "b", swap.RENAME_NOREPLACE)
+    export_copy(new, tmp_path / "b.bundle")
+    assert (tmp_path / "b.bundle").is_symlink() and snapshot(real) == snapshot(new)
+    assert hidden(tmp_path) == [] and hidden(real.parent) == []
 
 
 def test_opening_a_bundle_puts_back_one_that_a_killed_fallback_swap_set_aside(bundles, tmp_path):
     old, _ = bundles
     target = tmp_path / "b.bundle"
     shutil.copytree(old, target)
-    _set_aside_by_dead_fallback(target)
-    assert _is_complete_bundle(target) and _snapshot(target) == _snapshot(old)
-
-
-def test_a_bundle_that_comes_back_between_two_looks_is_a_race_and_a_file_is_refused(tmp_path):
-    """Seen in CI under load: one export's fallback swap moved the bundle aside and put its own
-    in between this export's two looks at the target; that is a retry, not 'replaced by a file'."""
-    from unittest import mock
-
-    from swarmedge import swap
-    from swarmedge.errors import InputError
-
-    stage, target = tmp_path / ".b.staging-x", tmp_path / "b.bundle"
-    stage.mkdir()
-    target.mkdir()
-    with mock.patch.object(Path, "is_dir", side_effect=[False, True]):  # gone at the first look, back at the second
-        assert swap._swap_once(stage, target, "x") is swap._AGAIN
-    target.rmdir()
-    target.write_text("not a bundle")
-    with pytest.raises(InputError, match="replaced by a file"):
-        swap._swap_once(stage, target, "x")
-    assert stage.is_dir() and target.read_text() == "not a bundle"
+    set_aside_by_dead_fallback(target)
+    assert is_complete_bundle(target) and snapshot(target) == snapshot(old)
