@@ -67,7 +67,7 @@ RUNS = {
                      "boids 5 vs 6, 10 recurrent steps, d 3", 3),
     "boids-d10-d100": Run([*FIVE_SIX, "--blocks", "10", "--no-recurrent", "--d-model", "100",
                            *boid_recipe(6, lr="2e-3")], "mnist", 99.35, "boids 5 vs 6, 10 distinct blocks, d 100", 3),
-    "boids-8class": Run(["boids", "--classes", "8", "--blocks", "10", *boid_recipe(6)], "mnist", None,
+    "boids-8class": Run(["boids", "--classes", "8", "--blocks", "10", *boid_recipe(20)], "mnist", None,
                         "boids digits 0-7, 10 recurrent, d 3", 1),
     "swarmformer-small": Run(["swarmformer", "--config", "small", *text_recipe(8)], "imdb", 86.20,
                              "SwarmFormer Small, own WordPiece vocabulary", 1),
