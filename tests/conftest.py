@@ -184,3 +184,20 @@ def bundles(boids_bundle, tmp_path) -> tuple[Path, Path]:
     (new / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     assert snapshot(old) != snapshot(new) and is_complete_bundle(new)
     return old, new
+
+
+@pytest.fixture(scope="session")
+def mnist56(data_dir):
+    """(uint8 (N, 28, 28), labels 0 = '5', 1 = '6'): the first 20 fives and 20 sixes of MNIST test."""
+    import numpy as np
+
+    with np.load(data_dir / "mnist.npz") as z:
+        x, y = z["x_test"], z["y_test"]
+    idx = np.concatenate([np.flatnonzero(y == 5)[:20], np.flatnonzero(y == 6)[:20]])
+    return x[idx], (y[idx] == 6).astype(int)
+
+
+@pytest.fixture(scope="session")
+def digit(mnist56):
+    """The first MNIST test 5, uint8 (28, 28)."""
+    return mnist56[0][0]
