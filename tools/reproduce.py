@@ -10,6 +10,11 @@ docs/results/<run>/seed-<n>.json; docs/RESULTS.md is rebuilt from all of them
     python tools/reproduce.py --only boids-r10 --seed 1  # one run, one seed
     python tools/reproduce.py --only boids-d2            # all of a run's seeds
     python tools/reproduce.py --table-only               # rebuild docs/RESULTS.md
+
+A run takes minutes to hours and imports parts of swarmedge only when it reaches them, so
+start it from a checkout nobody edits meanwhile (``git worktree add ../runs HEAD``, then run
+it there with ``PYTHONPATH=../runs``): a run here once trained for 20 minutes and then failed
+on a module changed under it. Its record lands in that checkout's docs/results; copy it back.
 """
 
 import argparse
