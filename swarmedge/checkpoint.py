@@ -146,7 +146,8 @@ def load_checkpoint(path: Path, vocab: Path | None = None, notices: list[str] | 
     first_notice = len(notices)
     path = Path(path)
     if not path.exists():
-        raise InputError(f"model not found: {path} (create one with: swarmedge init swarmformer -o {path})")
+        raise InputError(f"model not found: {path} (check the path; an untrained one to try things with: "
+                         f"swarmedge init swarmformer|boids -o {path})")
     path = model_file(path)
     if path.is_dir() or path.suffix == ".safetensors":
         raw, state, folder = layouts.read_reference(path)

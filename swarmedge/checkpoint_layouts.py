@@ -59,6 +59,10 @@ def checkpoint_from_object(obj, path: Path, notices: list[str]) -> dict:
         return {"layout": "bare state dict", "state": obj, "config": None, "config_from": None, "extras": {}}
     weights_key = next((k for k in WEIGHT_KEYS if _is_state(obj.get(k))), None)
     if weights_key is None:
+        empty = next((k for k in WEIGHT_KEYS if obj.get(k) == {}), None)
+        if empty is not None:
+            raise CheckpointError(f"{path}: its '{empty}' is empty, so there are no weights to load; save it "
+                                  "after training, with model.state_dict() there")
         keys = ", ".join(map(str, list(obj)[:8]))
         raise CheckpointError(
             f"{path} holds no model weights that swarmedge recognises (keys: {keys}); save the state dict "
@@ -246,7 +250,7 @@ def resolve_config(model_type: str, raw: dict | None, state: dict, where: str, p
                 f"{{'model_state_dict': state_dict, 'params': {example}}}"
             )
         raise CheckpointError(f"{path}: {where} lacks {', '.join(missing)}{known}; "
-                              f"add them there, e.g. {example}")
+                              f"add {'it' if len(missing) == 1 else 'them'} there, e.g. {example}")
     return config, state
 
 

@@ -16,9 +16,11 @@ from swarmedge.cli_measure import arm_check_cmd, arm_setup, compare_cmd, profile
 from swarmedge.cli_options import (
     DATA_DIR_HELP,
     DATA_HELP,
+    OVERWRITE_HELP,
     PRECISIONS,
     SEEDS,
     TARGETS,
+    OutputFile,
     finite,
 )
 from swarmedge.cli_run import run
@@ -112,8 +114,9 @@ def _parse_sets(values) -> dict:
 @click.option("--vocab", type=click.Path(path_type=Path), help="WordPiece vocab.txt for SwarmFormer "
               "[default: bert-base-uncased's, from $SWARMEDGE_DATA or the cache, downloaded on first use].")
 @click.option("--seed", type=SEEDS, default=0, show_default=True, help="Seed of the random initialisation.")
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Checkpoint to write (.pt).")
-def init(model_type, preset, sets, vocab, seed, output):
+@click.option("-o", "--output", required=True, type=OutputFile(), help="Checkpoint to write (.pt).")
+@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP)
+def init(model_type, preset, sets, vocab, seed, output, overwrite):
     """Write a freshly initialised checkpoint, to try the pipeline before training.
 
     \b
@@ -123,7 +126,10 @@ def init(model_type, preset, sets, vocab, seed, output):
       swarmedge init boids --config eight -o eight.pt
     """
     from swarmedge.errors import InputError, require_extra
+    from swarmedge.output_paths import check_new_checkpoint, check_output_file
 
+    check_output_file(output)
+    check_new_checkpoint(output, overwrite)
     require_extra("torch", "export")
     from swarmedge.checkpoint import init_checkpoint, save_checkpoint
     from swarmedge.models import boids, swarmformer

@@ -14,6 +14,7 @@ from swarmedge.cli_options import (
     DATA_HELP,
     PRECISIONS,
     THREADS_HELP,
+    OutputFile,
     check_remote,
     choice_list,
     int_list,
@@ -41,7 +42,7 @@ from swarmedge.progress import QUIET_HELP, Stages
               help="Timed runs per configuration (the latency percentiles come from these).")
 @click.option("--per-op", is_flag=True, help="Add onnxruntime's per-operator times, fp32 and int8 side by side.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Also write the JSON report here.")
+@click.option("-o", "--output", type=OutputFile("report.json"), help="Also write the JSON report here.")
 @click.option("--remote", metavar="[USER@]HOST[:DIR]", callback=check_remote,
               help="Profile on a device over ssh (the bundle is copied there).")
 @click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
@@ -140,7 +141,7 @@ def compare_cmd(model, bundle, data, data_dir, limit, latency_inputs, profiles, 
 @click.option("--fields", is_flag=True, help="Draw the first block's vector fields instead (needs the .pt).")
 @click.option("--fps", type=click.IntRange(1, 30), default=3, show_default=True,
               help="Frames (swarm steps) per second of the GIF.")
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help=".gif/.mp4, or .png for --fields")
+@click.option("-o", "--output", required=True, type=OutputFile("swarm.gif"), help=".gif/.mp4, or .png for --fields")
 def visualize(model, image, fields, fps, output):
     """Pictures of the swarm: boids moving block by block (fp32 and int8 side by side), or vector fields.
 
@@ -205,7 +206,7 @@ def _arm_cpus():
 @click.option("--limit", type=click.IntRange(min=0),
               help="Seeded sample size [default: 300 digits, 200 reviews; 0: all].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Also write the JSON report here.")
+@click.option("-o", "--output", type=OutputFile("report.json"), help="Also write the JSON report here.")
 @click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
 def arm_check_cmd(bundle, cpu, precision, data, data_dir, limit, as_json, output, quiet):
     """Run BUNDLE on emulated Raspberry Pi 4/5 CPUs (QEMU) and compare with this machine.

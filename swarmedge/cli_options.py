@@ -1,11 +1,32 @@
 """Options and option checks shared by the ``swarmedge`` commands (``cli.py``, ``cli_measure.py``)."""
 
+import os
+from pathlib import Path
+
 import click
 
 TARGETS = ["auto", "x86", "x86-vnni", "arm64", "pi4", "pi5"]
 PRECISIONS = ["int8", "fp32"]
 SEEDS = click.IntRange(0, 2**32 - 1)  # numpy's and torch's seeds: unsigned 32-bit is safe for both
 THREADS_HELP = "more than the cores this process may use are capped at that number, with a note"
+
+
+class OutputFile(click.Path):
+    """``click.Path(path_type=Path)`` for a file to write. ``-o out/`` is refused: pathlib drops
+    the trailing separator, so the folder the user meant would be written as a file."""
+
+    def __init__(self, example: str = "out.pt"):
+        super().__init__(path_type=Path)
+        self.example = example
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and value.endswith(("/", os.sep)):
+            self.fail(f"{value!r} ends with {value[-1]!r}, so it names a folder; give a file path, "
+                      f"e.g. {value}{self.example}", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+OVERWRITE_HELP = "Replace -o FILE when it exists (its weights are lost)."
 
 
 def note(notice: str) -> None:

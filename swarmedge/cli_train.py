@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from swarmedge.cli_errors import Command, CommandGroup
+from swarmedge.cli_options import OutputFile
 from swarmedge.errors import InputError
 from swarmedge.limits import FIELD_MAX, MAX_BATCH
 from swarmedge.progress import QUIET_HELP, Stages
@@ -40,10 +41,11 @@ def _train_options(f):
         click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
                      help="Seeds init, split and batch order."),
         click.option("--resume", is_flag=True, help="Continue the run whose OUT.resume.pt is beside -o."),
+        click.option("--overwrite", is_flag=True, help="Start again over an existing -o FILE (its weights are lost)."),
         click.option("--threads", type=click.IntRange(min=1),
                      help="torch threads [default: all cores; more than the cores this process may use are "
                           "capped at that number, with a note]."),
-        click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Best checkpoint (.pt)."),
+        click.option("-o", "--output", required=True, type=OutputFile(), help="Best checkpoint (.pt)."),
         click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP),
     ]):
         f = option(f)
@@ -65,15 +67,21 @@ def train():
 
 def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch_size, lr, weight_decay, seed,
                   resume, threads, output, label_smoothing=0.0, token_dropout=0.0, truncation="head",
-                  init_embeddings="random", asked=None, quiet=False, augment="none"):
+                  init_embeddings="random", asked=None, quiet=False, augment="none", overwrite=False):
     from swarmedge.errors import require_extra
 
     require_extra("torch", "export")
-    from swarmedge.output_paths import check_output_file
+    from swarmedge.output_paths import check_new_checkpoint, check_output_file
     from swarmedge.training.loop import side_files
 
     for path in (output, *side_files(output)):  # checked now, not after the first epoch
         check_output_file(path)
+    if resume and overwrite:
+        raise click.UsageError("give --resume (continue the run) or --overwrite (start again), not both")
+    if not resume:
+        resume_file = side_files(output)[0]
+        check_new_checkpoint(output, overwrite, f", --resume to continue its run ({resume_file.name} is there)"
+                             if resume_file.is_file() else "")
     from swarmedge.runtimes.batching import clamp_threads
     from swarmedge.training import TrainConfig
     from swarmedge.training import train as run
@@ -139,7 +147,7 @@ def _say_calibration(c: dict | None) -> None:
               show_default=True, help="Share of the training data held out, as in training.")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1),
               help="Seed of the held-out split [default: the seed the model was trained with, else 0].")
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+@click.option("-o", "--output", required=True, type=OutputFile(),
               help="Checkpoint to write, with its temperature (may be MODEL itself).")
 @click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
 def calibrate(model, data, val_fraction, seed, output, quiet):
@@ -197,7 +205,7 @@ def calibrate(model, data, val_fraction, seed, output, quiet):
                    "to 2 pixels, anew every epoch (validation and test digits are never changed).")
 @_train_options
 def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, augment, data, epochs, batch_size, lr,
-                weight_decay, seed, resume, threads, output, quiet):
+                weight_decay, seed, resume, overwrite, threads, output, quiet):
     """Train the boid swarm on MNIST digits (or your own folder of class folders: the classes follow it).
 
     \b
@@ -214,7 +222,7 @@ def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, au
               "dim_feedforward": dim_feedforward}
     asked = ("--digits", tuple(digits)) if digits else ("--classes", chosen) if classes else None
     _run_training("boids", config, None, data, chosen, None, epochs, batch_size, lr, weight_decay, seed, resume,
-                  threads, output, asked=asked, quiet=quiet, augment=augment)
+                  threads, output, asked=asked, quiet=quiet, augment=augment, overwrite=overwrite)
 
 
 @train.command("swarmformer")
@@ -234,7 +242,7 @@ def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, au
                    "(PPMI + SVD, no labels, about a minute).")
 @_train_options
 def train_swarmformer(preset, vocab, label_smoothing, token_dropout, truncation, init_embeddings, data, epochs,
-                      batch_size, lr, weight_decay, seed, resume, threads, output, quiet):
+                      batch_size, lr, weight_decay, seed, resume, overwrite, threads, output, quiet):
     """Train SwarmFormer on IMDB (or your own labelled texts).
 
     \b
@@ -248,4 +256,4 @@ def train_swarmformer(preset, vocab, label_smoothing, token_dropout, truncation,
 
     _run_training("swarmformer", PRESETS[preset].to_dict(), None, data, None, vocab, epochs, batch_size, lr,
                   weight_decay, seed, resume, threads, output, label_smoothing, token_dropout, truncation,
-                  init_embeddings, quiet=quiet)
+                  init_embeddings, quiet=quiet, overwrite=overwrite)

@@ -85,6 +85,15 @@ def check_output_file(path: Path, example: str | None = None) -> None:
     _refuse_inside_bundle(path)
 
 
+def check_new_checkpoint(path: Path, overwrite: bool, also: str = "") -> None:
+    """Raise InputError (one line) if ``path`` already holds a file and ``overwrite`` is not set:
+    a checkpoint written over it would lose trained weights. ``also`` adds another way out."""
+    path = Path(path)
+    if path.is_file() and not overwrite:
+        raise InputError(f"{path} exists and would be replaced: give another -o{also}, "
+                         "or --overwrite to replace it")
+
+
 def check_output_folder(path: Path, flag: str = "-o") -> None:
     """Raise InputError (one line) unless files may be written into the folder ``path``.
 

@@ -5,7 +5,10 @@ training loops store beside the weights. A file it refuses is inspected with ``p
 (nothing executed): a whole pickled ``nn.Module`` gets a re-save command that works.
 """
 
+import os
 import pickletools
+import stat
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -19,35 +22,80 @@ def read_torch_file(path: Path):
     Besides tensors and plain containers it admits the data-only types training loops store
     beside the weights (``argparse.Namespace``, numpy scalars); anything else, a whole pickled
     module above all, is refused without being unpickled.
+
+    Raises CheckpointError naming what the file is when it is no checkpoint: not a regular
+    file (a FIFO would block the read), neither of torch.save's formats, a damaged or truncated
+    zip, a ``pickle.dump`` file, or pickled objects (with a re-save command for a whole module).
     """
     import pickle
 
     import torch
 
+    kind = _file_kind(path)
+    if kind is None:
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint: it is neither torch.save's zip format nor "
+                              "its older pickle format; check the path, or create one with: swarmedge init")
+    if kind == "pickle.dump":
+        raise CheckpointError(
+            f"{path} was written with pickle.dump, not torch.save, and swarmedge never unpickles objects (it can "
+            f"run code); if you trust the file, re-save it: python -c \"import pickle, torch; "
+            f"torch.save(pickle.load(open({str(path)!r}, 'rb')), {str(path.with_suffix('.torch.pt'))!r})\"")
     try:
-        with torch.serialization.safe_globals(_data_only_globals()):
-            return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about the pickle protocol on stderr; the error says it all
+            warnings.simplefilter("ignore")
+            with torch.serialization.safe_globals(_data_only_globals()):
+                return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         detail = next((ln.strip() for ln in str(exc).splitlines() if "GLOBAL" in ln or "global" in ln), None)
         if detail is None:
-            raise CheckpointError(
-                f"{path} is not a readable PyTorch checkpoint (corrupt, or a pickle that is not plain weights); "
-                "check the file or create one with: swarmedge init"
-            ) from None
+            raise CheckpointError(f"{path} is a damaged PyTorch checkpoint ({_first_line(exc)}); "
+                                  "check the file or create one with: swarmedge init") from None
         advice = whole_module_advice(path)
         if advice:
             raise CheckpointError(advice) from None
         raise CheckpointError(
             f"refusing to load {path}: it holds pickled Python objects, not just weights "
-            f"({detail.removeprefix('WeightsUnpickler error: ')[:160]}); "
+            f"({_first_line(detail.removeprefix('WeightsUnpickler error: '))}); "
             "re-save it as {'model_state_dict': model.state_dict(), 'params': {...the model's config...}}"
         ) from None
     except Exception as exc:  # torch.load raises many types (struct.error, RuntimeError, …) on junk
-        why = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
-        raise CheckpointError(
-            f"{path} is not a readable PyTorch checkpoint ({why}); "
-            "check the file or create one with: swarmedge init"
-        ) from None
+        what = "damaged or truncated" if kind == "zip" else "damaged"
+        raise CheckpointError(f"{path} is a {what} PyTorch checkpoint, not a readable one ({_first_line(exc)}); "
+                              "check the file or create one with: swarmedge init") from None
+
+
+# torch.save's older format opens with this number, pickled (torch/serialization.py's MAGIC_NUMBER).
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+
+
+def _file_kind(path: Path) -> str | None:
+    """"zip" (torch.save), "legacy" (torch.save before 1.6), "pickle.dump", or None for other bytes.
+
+    Raises CheckpointError for what is not a regular file: opening a FIFO would wait forever."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(f"{path} is a FIFO, device or socket, not a checkpoint file; give the path of a .pt")
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if head.startswith(b"PK"):
+        return "zip"
+    if not head.startswith(b"\x80"):  # every pickle from protocol 2 on opens with PROTO
+        return None
+    try:  # the first pickled object, read with pickletools: nothing is executed
+        first = next(arg for op, arg, _ in pickletools.genops(head + b"." * 8)
+                     if op.name not in ("PROTO", "FRAME"))
+    except Exception:  # the object is longer than 64 bytes, or the bytes are no pickle
+        first = None
+    return "legacy" if first == _LEGACY_MAGIC else "pickle.dump"
+
+
+def _first_line(message, limit: int = 160) -> str:
+    """The first line of ``message``, cut at a word (with …) when longer than ``limit``."""
+    line = (str(message).splitlines() or [type(message).__name__])[0].strip() or type(message).__name__
+    return line if len(line) <= limit else line[:limit].rsplit(" ", 1)[0] + " …"
 
 
 def _data_only_globals() -> list:
@@ -120,7 +168,7 @@ def _first_object(ops) -> tuple[str | None, str | None]:
     """
     plain = ("torch", "collections", "__builtin__", "builtins", "numpy", "argparse", "_codecs")
     for i, (name, arg) in enumerate(ops):
-        if name == "GLOBAL" and not str(arg).startswith(plain):
+        if name == "GLOBAL" and (not str(arg).startswith(plain) or str(arg).startswith("torch.nn.")):
             prev_name, prev_arg = ops[i - 1] if i else (None, None)
             key = prev_arg if isinstance(prev_arg, str) and "UNICODE" in str(prev_name) else None
             return str(arg).replace(" ", "."), key

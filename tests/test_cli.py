@@ -48,7 +48,7 @@ def test_errors_are_one_line_with_exit_code(runner, tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"junk")
     cases = [
         (["export", "missing.pt"], "model not found"),
-        (["export", "junk.pt"], "not a readable"),
+        (["export", "junk.pt"], "not a PyTorch checkpoint"),
         (["init", "boids", "--config", "huge", "-o", "x.pt"], "unknown boids config"),
         (["init", "boids", "--set", "d_model=2", "-o", "x.pt"], "d_model must be >= 3"),
         (["run", "missing.bundle", "--text", "hi"], "bundle not found"),

@@ -257,10 +257,10 @@ def test_own_training_data_that_cannot_train_is_refused_in_one_line(data_dir, tm
 
 def test_own_class_folders_set_the_boid_classes(data_dir, tmp_path):
     d34 = _class_folders(data_dir, tmp_path / "d34", [3, 4])
-    for extra in ([], ["--digits", "4", "3"]):  # agreeing with the folders (in any order) is accepted
-        r = _cli("train", "boids", "--data", d34, *BOIDS_TINY, *extra, "-o", tmp_path / "m.pt")
+    for i, extra in enumerate(([], ["--digits", "4", "3"])):  # agreeing with the folders (any order) is accepted
+        r = _cli("train", "boids", "--data", d34, *BOIDS_TINY, *extra, "-o", tmp_path / f"m{i}.pt")
         assert r.exit_code == 0, r.output
-        ckpt = load_checkpoint(tmp_path / "m.pt")
+        ckpt = load_checkpoint(tmp_path / f"m{i}.pt")
         assert ckpt["labels"] == ["3", "4"] and ckpt["config"]["digits"] == [3, 4]
     # names that are not digits: the classes take the slots 0..N-1, the names are the labels
     pets = _class_folders(data_dir, tmp_path / "pets", [1, 7, 0], names=["cat", "dog", "eel"])

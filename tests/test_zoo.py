@@ -7,6 +7,7 @@ gives the card's first PyTorch row (tools/zoo.py measured it that way).
 """
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import torch
 
 from swarmedge.evaluate import evaluate_model
 
-from .conftest import ZOO
+from .conftest import ROOT, ZOO
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
@@ -138,3 +139,15 @@ def test_check_names_a_model_without_its_card(tmp_path, monkeypatch, capsys):
     (tmp_path / "zoo" / "lost" / "model.pt").write_bytes(b"x")
     assert zoo.check() == 1
     assert "FAILED  no readable card.json" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["nosuchrun", "x", "--seed", "0"], "unknown run 'nosuchrun'; the runs of tools/reproduce.py are: boids-b1"),
+    (["boids-b1", "/tmp/abs", "--seed", "0"], "one folder name"),
+])
+def test_the_command_line_refuses_in_one_line_with_exit_2(args, message):
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "zoo.py"), *args], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr, r.stderr
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "zoo//" not in r.stderr and ("unknown run" in message or r.stderr.rstrip().endswith("the zoo is unchanged"))

@@ -161,17 +161,21 @@ def main() -> None:
     parser.add_argument("--only", action="append", choices=list(RUNS), help="run just these (repeatable)")
     parser.add_argument("--seed", type=int, action="append", help="just these seeds (repeatable) "
                         "[default: every seed of the run: 0, 1, 2 for the boid runs, 0 for the text runs]")
-    parser.add_argument("--workdir", type=Path, default=ROOT / "runs")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "runs",
+                        help="where checkpoints, logs and bundles go (resumed from there) [default: runs/]")
     parser.add_argument("--threads", type=int, help="torch threads for training [default: all cores]")
     parser.add_argument("--list", action="store_true", help="print every run's commands and exit")
-    parser.add_argument("--table-only", action="store_true")
+    parser.add_argument("--table-only", action="store_true",
+                        help="only rebuild docs/RESULTS.md from docs/results/, training nothing")
     args = parser.parse_args()
     names = args.only or list(RUNS)
-    if args.list:
+    if args.list:  # the project's venv (make install): the system python lacks swarmedge and torch
+        sys.stdout.write("# from the project root, after make install; a line trains, evaluates, records one seed\n")
         for name in names:
             sys.stdout.write(f"# {name}: {RUNS[name].description}\n")
             for seed in args.seed or range(RUNS[name].seeds):
-                sys.stdout.write(f"python tools/reproduce.py --only {name} --seed {seed}   # {command(name, seed)}\n")
+                sys.stdout.write(f".venv/bin/python tools/reproduce.py --only {name} --seed {seed}"
+                                 f"   # {command(name, seed)}\n")
         return
     if not args.table_only:
         args.workdir.mkdir(parents=True, exist_ok=True)

@@ -153,7 +153,8 @@ def publish(run_name: str, zoo_name: str, seed: int, workdir: Path, weights: str
     from swarmedge.atomic import staged_directory
 
     if not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", zoo_name):
-        raise Refused(f"zoo name {zoo_name!r}: use lower-case letters, digits, '.', '_' and '-' (one folder name)")
+        raise Refused(f"zoo name {zoo_name!r}: one folder name that starts with a lower-case letter or digit "
+                      "and goes on with those, '.', '_' or '-' (e.g. boids-5v6)")
     record_path = ROOT / "docs" / "results" / run_name / f"seed-{seed}.json"
     if not record_path.is_file():
         raise Refused(f"no {record_path.relative_to(ROOT)}: run python tools/reproduce.py --only {run_name} "
@@ -217,7 +218,7 @@ def main() -> None:
     from swarmedge.errors import SwarmedgeError
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", nargs="?", help="a run of tools/reproduce.py, e.g. boids-r10")
+    parser.add_argument("run", nargs="?", help="a run of tools/reproduce.py, e.g. boids-r10 (--list shows them)")
     parser.add_argument("zoo_name", nargs="?", help="the folder under zoo/, e.g. boids-5v6")
     parser.add_argument("--seed", type=int, help="which of the run's seeds to publish")
     parser.add_argument("--workdir", type=Path, default=ROOT / "runs", help="where tools/reproduce.py trained it")
@@ -230,10 +231,18 @@ def main() -> None:
         sys.exit(1 if check() else 0)
     if not (args.run and args.zoo_name and args.seed is not None):
         parser.error("give RUN, ZOO_NAME and --seed (or --check)")
+    from reproduce import RUNS
+
+    if args.run not in RUNS:  # exit 2, as argparse's usage errors
+        sys.stderr.write(f"tools/zoo.py: unknown run {args.run!r}; the runs of tools/reproduce.py are: "
+                         f"{', '.join(RUNS)}\n")
+        sys.exit(2)
     try:
         sys.stdout.write(publish(args.run, args.zoo_name, args.seed, args.workdir, args.weights) + "\n")
     except (Refused, SwarmedgeError) as exc:
-        sys.exit(f"tools/zoo.py: {exc}; zoo/{args.zoo_name} is unchanged")
+        where = f"zoo/{args.zoo_name}" if "/" not in args.zoo_name else "the zoo"
+        sys.stderr.write(f"tools/zoo.py: {exc}; {where} is unchanged\n")
+        sys.exit(2)
 
 
 if __name__ == "__main__":
