@@ -151,7 +151,8 @@ def init(model_type, preset, sets, vocab, seed, output, overwrite):
                              f"{json.dumps(made[key])}); leave it out")
     save_checkpoint(ckpt, output)
     n = sum(t.numel() for t in ckpt["state_dict"].values())
-    click.echo(f"wrote {output}: {model_type} ({name}), {n:,} parameters, randomly initialised (seed {seed})")
+    what = f"{name} preset changed by --set {', '.join(asked)}" if asked else name  # the name alone would mislead
+    click.echo(f"wrote {output}: {model_type} ({what}), {n:,} parameters, randomly initialised (seed {seed})")
 
 
 @cli.command()
