@@ -22,7 +22,7 @@ _SPECIAL_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a soc
                   (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
 
 
-def _kind(mode: int) -> str:
+def entry_kind(mode: int) -> str:
     """What a non-regular entry is, with its article: 'a symbolic link', 'a FIFO (named pipe)'..."""
     if stat.S_ISLNK(mode):
         return "a symbolic link"
@@ -52,12 +52,12 @@ def check_entries(bundle: Path, listed: dict[str, int], manifest_name: str) -> N
         except OSError:  # removed while we looked: reading it later says so
             continue
         if name not in listed and name != manifest_name:
-            what = "file" if stat.S_ISREG(mode) else _kind(mode)
+            what = "file" if stat.S_ISREG(mode) else entry_kind(mode)
             raise BundleError(
                 f"bundle {bundle} holds {what} {name!r}, which {manifest_name} does not list (no hash covers it); "
                 "remove it, or copy or export the bundle again")
         if not stat.S_ISREG(mode):
-            raise BundleError(f"{path} is {_kind(mode)}; a bundle holds only regular files: "
+            raise BundleError(f"{path} is {entry_kind(mode)}; a bundle holds only regular files: "
                               "replace it with the file itself, or copy or export the bundle again")
     for name, size in sorted(listed.items()):
         path = Path(bundle) / name
@@ -85,13 +85,13 @@ def _open_regular(path: Path) -> tuple[int, int]:
         except OSError:
             mode = 0
         if mode and not stat.S_ISREG(mode):
-            raise BundleError(f"{path} is {_kind(mode)}; a bundle holds only regular files: "
+            raise BundleError(f"{path} is {entry_kind(mode)}; a bundle holds only regular files: "
                               "copy or export the bundle again") from None
         raise BundleError(f"cannot read {path}: {exc.strerror or exc}") from None
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise BundleError(f"{path} is {_kind(st.st_mode)}; a bundle holds only regular files: "
+        raise BundleError(f"{path} is {entry_kind(st.st_mode)}; a bundle holds only regular files: "
                           "copy or export the bundle again")
     return fd, st.st_size
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from swarmedge.cli_errors import Command, CommandGroup
-from swarmedge.cli_options import OutputFile
+from swarmedge.cli_options import OVERWRITE_HELP, OutputFile
 from swarmedge.errors import InputError
 from swarmedge.limits import FIELD_MAX, MAX_BATCH
 from swarmedge.progress import QUIET_HELP, Stages
@@ -41,7 +41,7 @@ def _train_options(f):
         click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
                      help="Seeds init, split and batch order."),
         click.option("--resume", is_flag=True, help="Continue the run whose OUT.resume.pt is beside -o."),
-        click.option("--overwrite", is_flag=True, help="Start again over an existing -o FILE (its weights are lost)."),
+        click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP),
         click.option("--threads", type=click.IntRange(min=1),
                      help="torch threads [default: all cores; more than the cores this process may use are "
                           "capped at that number, with a note]."),

@@ -12,6 +12,7 @@ import warnings
 import zipfile
 from pathlib import Path
 
+from swarmedge.bundle_files import entry_kind
 from swarmedge.checkpoint_layouts import NEEDED
 from swarmedge.errors import CheckpointError
 
@@ -77,7 +78,7 @@ def _file_kind(path: Path) -> str | None:
     except OSError as exc:
         raise CheckpointError(f"cannot read {path}: {exc.strerror}") from None
     if not stat.S_ISREG(mode):
-        raise CheckpointError(f"{path} is a FIFO, device or socket, not a checkpoint file; give the path of a .pt")
+        raise CheckpointError(f"{path} is {entry_kind(mode)}, not a checkpoint file; give the path of a .pt")
     with open(path, "rb") as f:
         head = f.read(64)
     if head.startswith(b"PK"):
