@@ -101,6 +101,15 @@ class Classifier:
         self.calibrated = bool(calibration)
 
     @property
+    def computation(self) -> str:
+        """What runs, in words: the precision, and for an int8 model that quantized no operator
+        (the boid model: every product is too narrow to gain) that it is the fp32 computation."""
+        quantized = (self.bundle.manifest.get("quantization") or {}).get("quantized_matmuls")
+        if self.precision == "int8" and quantized == 0:
+            return "int8 (nothing quantized: the fp32 computation)"
+        return self.precision
+
+    @property
     def labels(self) -> list[str]:
         return self.bundle.labels
 

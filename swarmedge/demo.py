@@ -60,7 +60,7 @@ def run_demo(workdir: Path, echo: Callable[[str], None]) -> dict:
             images, inputs, source = demo_digits()
             preds = clf.classify_images(images)
             echo(f"digits: {source}")
-        echo(f"predictions ({clf.precision}, onnxruntime, no torch in the loop):")
+        echo(f"predictions (onnxruntime {clf.computation}, no torch in the loop):")
         for text, p in zip(inputs, preds):
             echo(f"  {p.label:>8}  {p.probability:.2f}  {_shortened(text)}")
         if not trained:

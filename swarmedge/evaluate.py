@@ -32,9 +32,7 @@ def evaluate_model(model: Path, data: str, data_dir: Path | None = None, precisi
         for start, stop in _chunks(len(ds.labels)):  # scores do not depend on the chunking (batch-invariant)
             on_step(f"classify {start:,}-{stop:,} of {len(ds.labels):,} inputs")
             preds += classify(ds.inputs[start:stop])
-        scores, engine = np.array([p.scores for p in preds], dtype=np.float32), f"onnxruntime {clf.precision}"
-        if clf.precision == "int8" and (manifest.get("quantization") or {}).get("quantized_matmuls") == 0:
-            engine += " (nothing quantized: the fp32 computation)"
+        scores, engine = np.array([p.scores for p in preds], dtype=np.float32), f"onnxruntime {clf.computation}"
         temperature = (manifest.get("calibration") or {}).get("temperature")
     else:
         from swarmedge.checkpoint import load_checkpoint

@@ -263,6 +263,10 @@ def test_demo_ends_with_what_to_try_next_and_cuts_texts_at_words(data_dir, tmp_p
         assert len(short) <= 70 and any(f"  {short}" in x for x in lines)
         if short != text:  # cut: only whole words, then an ellipsis
             assert short.endswith("…") and text.startswith(short[:-1]) and text[len(short) - 1] == " "
+    # the boid bundle's int8 file quantizes nothing: the demo says so, as eval does; the text model's is int8
+    heads = [x for x in lines if x.startswith("predictions (")]
+    assert heads == ["predictions (onnxruntime int8, no torch in the loop):",
+                     "predictions (onnxruntime int8 (nothing quantized: the fp32 computation), no torch in the loop):"]
 
 
 def test_eval_says_what_it_evaluated_and_refuses_a_precision_it_cannot_honour(zoo_boids_bundle, data_dir,
