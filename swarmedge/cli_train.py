@@ -67,7 +67,8 @@ def train():
 
 def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch_size, lr, weight_decay, seed,
                   resume, threads, output, label_smoothing=0.0, token_dropout=0.0, truncation="head",
-                  init_embeddings="random", asked=None, quiet=False, augment="none", overwrite=False):
+                  init_embeddings="random", asked=None, quiet=False, augment="none", overwrite=False,
+                  boid_loss="squared"):
     from swarmedge.errors import require_extra
 
     require_extra("torch", "export")
@@ -111,7 +112,7 @@ def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch
                                    vocab=vocab, seed=seed, labels=dataset.label_names, truncation=truncation)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
                       label_smoothing=label_smoothing, token_dropout=token_dropout, init_embeddings=init_embeddings,
-                      augment=augment)
+                      augment=augment, boid_loss=boid_loss)
 
     def on_epoch(row):
         mark = "  (best, saved)" if row["best"] else ""
@@ -203,9 +204,12 @@ def calibrate(model, data, val_fraction, seed, output, quiet):
 @click.option("--augment", type=click.Choice(["none", "affine"]), default="none", show_default=True,
               help="affine: turn each training digit by up to 15 degrees, scale it by 0.9-1.1 and shift it by up "
                    "to 2 pixels, anew every epoch (validation and test digits are never changed).")
+@click.option("--loss", "boid_loss", type=click.Choice(["squared", "distance"]), default="squared",
+              show_default=True, help="What pulls each boid to its class target: its squared distance, or the "
+                                      "distance itself (the original work's loss).")
 @_train_options
-def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, augment, data, epochs, batch_size, lr,
-                weight_decay, seed, resume, overwrite, threads, output, quiet):
+def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, augment, boid_loss, data, epochs,
+                batch_size, lr, weight_decay, seed, resume, overwrite, threads, output, quiet):
     """Train the boid swarm on MNIST digits (or your own folder of class folders: the classes follow it).
 
     \b
@@ -222,7 +226,8 @@ def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, au
               "dim_feedforward": dim_feedforward}
     asked = ("--digits", tuple(digits)) if digits else ("--classes", chosen) if classes else None
     _run_training("boids", config, None, data, chosen, None, epochs, batch_size, lr, weight_decay, seed, resume,
-                  threads, output, asked=asked, quiet=quiet, augment=augment, overwrite=overwrite)
+                  threads, output, asked=asked, quiet=quiet, augment=augment, overwrite=overwrite,
+                  boid_loss=boid_loss)
 
 
 @train.command("swarmformer")

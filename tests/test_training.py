@@ -365,3 +365,44 @@ def test_augment_is_for_digits_and_kept_on_resume(data_dir, tmp_path, tiny_vocab
     with pytest.raises(InputError, match="--resume with augment=affine but the run used none"):
         train(boids, ds, tmp_path / "b.pt", TrainConfig(epochs=2, batch_size=16, augment="affine"), resume=True,
               progress=False)
+
+
+def test_distance_loss_is_the_mean_unsquared_distance_of_the_valid_boids():
+    from swarmedge.models.boids import BoidsConfig, BoidSwarm
+    from swarmedge.training import tasks
+
+    torch.manual_seed(0)
+    model = BoidSwarm(BoidsConfig(blocks=1, dim_feedforward=8)).train()
+    boids, lengths = torch.randn(3, 5, 2) * 5, torch.tensor([5, 2, 4])
+    labels = torch.tensor([0, 1, 1])
+    final = model(boids, lengths)[2][:, -1]
+    per_boid = [(final[i, :n] - model.targets(labels)[i]).norm(dim=-1) for i, n in enumerate(lengths)]
+    want = torch.cat(per_boid)
+    got, _ = tasks.BoidsTask(model, {}, loss="distance").loss((boids, lengths), labels)
+    assert torch.allclose(got, want.mean(), rtol=1e-6)
+    squared, _ = tasks.BoidsTask(model, {}).loss((boids, lengths), labels)
+    assert torch.allclose(squared, (want ** 2).mean(), rtol=1e-5)
+    # boids exactly on their targets: sqrt's infinite slope at 0 must not make the gradient NaN
+    at = model.targets(labels).detach()[:, None, None, :].repeat(1, 2, 5, 1).requires_grad_()  # (B, S+1, N, D)
+    fake = mock.Mock(return_value=(None, None, at), targets=model.targets)
+    on_target, _ = tasks.BoidsTask(fake, {}, loss="distance").loss((boids, lengths), labels)
+    on_target.backward()
+    assert on_target.item() < 1e-5 and torch.isfinite(at.grad).all()
+
+
+def test_loss_is_for_digits_and_kept_on_resume(data_dir, tmp_path, tiny_vocab):
+    from swarmedge.errors import InputError
+
+    text = Dataset(["good film", "bad film"] * 16, np.array([1, 0] * 16), ["negative", "positive"], "text", "toy")
+    ckpt = init_checkpoint("swarmformer", {"d_model": 8, "seq_len": 8, "cluster_size": 4, "num_layers": 1,
+                                           "T_local": 1}, vocab=tiny_vocab)
+    with pytest.raises(InputError, match="--loss applies to boid"):
+        train(ckpt, text, tmp_path / "t.pt", TrainConfig(epochs=1, batch_size=8, boid_loss="distance"), progress=False)
+    boids, ds = init_checkpoint("boids", {"blocks": 1, "dim_feedforward": 16}), _digits(data_dir, 48)
+    with pytest.raises(InputError, match="unknown boid loss 'l1': use squared or distance"):
+        train(boids, ds, tmp_path / "b.pt", TrainConfig(epochs=1, batch_size=16, boid_loss="l1"), progress=False)
+    train(boids, ds, tmp_path / "b.pt", TrainConfig(epochs=1, batch_size=16, boid_loss="distance"), progress=False)
+    saved = torch.load(tmp_path / "b.pt", weights_only=True)["metadata"]["training"]
+    assert saved["boid_loss"] == "distance"
+    with pytest.raises(InputError, match="--resume with boid_loss=squared but the run used distance"):
+        train(boids, ds, tmp_path / "b.pt", TrainConfig(epochs=2, batch_size=16), resume=True, progress=False)

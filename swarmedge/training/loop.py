@@ -37,6 +37,7 @@ class TrainConfig:
     token_dropout: float = 0.0  # SwarmFormer: share of text tokens replaced by [UNK] in each training batch
     init_embeddings: str = "random"  # SwarmFormer: "ppmi" starts from word vectors of the training texts
     augment: str = "none"  # boids: "affine" turns, scales and shifts each training digit at random
+    boid_loss: str = "squared"  # boids: "distance" pulls each boid by its unsquared distance (the original's)
 
 
 def side_files(out: Path) -> tuple[Path, Path]:
@@ -60,7 +61,7 @@ def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: boo
 
     from swarmedge.checkpoint import check_labels
     from swarmedge.training.setup import check_training_data
-    from swarmedge.training.tasks import BoidsTask, SwarmFormerTask
+    from swarmedge.training.tasks import BOID_LOSSES, BoidsTask, SwarmFormerTask
 
     wants = "text" if checkpoint["model_type"] == "swarmformer" else "images"
     if dataset.kind != wants:
@@ -83,13 +84,18 @@ def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: boo
         raise InputError(f"unknown augmentation {config.augment!r}: use none or affine")
     if config.augment != "none" and checkpoint["model_type"] != "boids":
         raise InputError("--augment applies to boid (digit) models only")
+    if config.boid_loss not in BOID_LOSSES:
+        raise InputError(f"unknown boid loss {config.boid_loss!r}: use {' or '.join(BOID_LOSSES)}")
+    if config.boid_loss != "squared" and checkpoint["model_type"] != "boids":
+        raise InputError("--loss applies to boid (digit) models only")
     torch.set_num_threads(threads or os.cpu_count() or 1)  # all cores unless told otherwise
     torch.manual_seed(config.seed)
     resume_path, log_path = side_files(out)
     model = build_model(checkpoint).train()
     pre = checkpoint["preprocessing"]
     task = (SwarmFormerTask(model, pre, config.label_smoothing, config.token_dropout)
-            if checkpoint["model_type"] == "swarmformer" else BoidsTask(model, pre, config.augment == "affine"))
+            if checkpoint["model_type"] == "swarmformer"
+            else BoidsTask(model, pre, config.augment == "affine", config.boid_loss))
     train_ds, val_ds = dataset.split(config.val_fraction, config.seed)
     x_train, x_val = task.encode(train_ds.inputs), task.encode(val_ds.inputs)
     y_train, y_val = torch.from_numpy(train_ds.labels), torch.from_numpy(val_ds.labels)
@@ -228,7 +234,7 @@ def _load_resume(path: Path, model, optimizer, schedule, config: TrainConfig) ->
     except Exception as exc:  # a damaged or foreign file: say so in one line
         raise CheckpointError(f"cannot resume from {path}: {str(exc).splitlines()[0][:160]}") from None
     saved = payload["config"]
-    for key in ("batch_size", "seed", "val_fraction", "augment"):
+    for key in ("batch_size", "seed", "val_fraction", "augment", "boid_loss"):
         used = saved.get(key, getattr(TrainConfig, key))  # files older than a key ran with its default
         if used != getattr(config, key):
             raise InputError(f"--resume with {key}={getattr(config, key)} but the run used {used}")

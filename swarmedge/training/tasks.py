@@ -11,19 +11,24 @@ from swarmedge.runtimes.images import images_to_boids
 ROTATION_DEGREES = 15.0
 SCALE_RANGE = (0.9, 1.1)
 SHIFT_PIXELS = 2.0
+BOID_LOSSES = ("squared", "distance")  # --loss: see BoidsTask
 
 
 class BoidsTask:
-    """Pull every valid boid towards its class target (the reference's squared-distance loss).
+    """Pull every valid boid towards its class target, averaged over the valid boids.
 
+    ``loss``: "squared" (each boid's squared distance to its target; this project's recipes) or
+    "distance" (the unsquared distance, as the original work's mnist.py, commit dd2c185, which
+    averages it over the padded grid instead: the same up to a factor per batch).
     ``augment``: each training digit's boids get a random rotation, scale and shift (one per
     digit per batch, about the image centre) before the swarm flies; evaluation never does.
     """
 
-    def __init__(self, model, preprocessing: dict, augment: bool = False):
+    def __init__(self, model, preprocessing: dict, augment: bool = False, loss: str = "squared"):
         self.model = model
         self.pre = preprocessing
         self.augment = augment
+        self.squared = loss == "squared"
 
     def encode(self, inputs) -> list:
         boids = [images_to_boids(img[None], self.pre["threshold"], self.pre["habitat_scaling"]) for img in inputs]
@@ -69,7 +74,9 @@ class BoidsTask:
         scores, _, trajectory = self.model(boids, lengths)
         final = trajectory[:, -1]  # (B, N, D)
         valid = (torch.arange(final.shape[1]) < lengths[:, None]).to(final.dtype)  # (B, N)
-        dist = ((final - self.model.targets(labels)[:, None, :]) ** 2).sum(-1)  # (B, N)
+        dist = ((final - self.model.targets(labels)[:, None, :]) ** 2).sum(-1)  # (B, N) squared distances
+        if not self.squared:  # the gradient of sqrt at 0 is infinite: a boid exactly on its target adds none
+            dist = dist.clamp_min(1e-12).sqrt()
         return (dist * valid).sum() / valid.sum(), scores
 
     def scores(self, inputs) -> torch.Tensor:
