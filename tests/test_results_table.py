@@ -70,3 +70,18 @@ def test_seeds_beyond_the_plan_are_shown_but_not_averaged(tmp_path):
     text = results_table.table({"boids-b1": reproduce.RUNS["boids-b1"]}, tmp_path, reproduce.command)
     assert "**91.00% ± 1.00** over 3 seeds, best seed 2: 92.00%" in text
     assert "seed 7 outside the plan, not in the mean" in text and "| 7 | 99.00% |" in text
+
+
+def test_original_loop_reads_the_test_set_every_epoch(data_dir, tmp_path):
+    import subprocess
+
+    log = tmp_path / "loop.jsonl"
+    done = subprocess.run([sys.executable, str(Path(reproduce.__file__).with_name("original_loop.py")), "--blocks", "1",
+                           "--epochs", "2", "--data", str(data_dir), "-o", str(log)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2] and all(0 <= r["test_accuracy"] <= 1 for r in rows)
+    best = max(r["test_accuracy"] for r in rows)
+    assert done.stdout.splitlines()[-1].startswith(f"last epoch {rows[-1]['test_accuracy']:.2%}; ")
+    assert f"best of 2 epochs {best:.2%}" in done.stdout and "on 1,850 test digits" in done.stdout
