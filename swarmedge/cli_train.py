@@ -65,6 +65,24 @@ def train():
     """
 
 
+def _refuse_other_model(asked: dict, ckpt: dict) -> None:
+    """--resume keeps the run's own model: refuse a model option typed with a different value
+    (it used to be ignored in silence). Options left at their defaults are not the user's ask."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return
+    typed = {name for name in ctx.params if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+    for key, value in asked.items():
+        used = ckpt["config"].get(key)
+        options = {"preset"} if ckpt["model_type"] == "swarmformer" else {key, "classes"} if key == "digits" else {key}
+        if used is not None and value != used and typed & options:
+            flag = "--config" if options == {"preset"} else "--" + key.replace("_", "-")
+            raise click.UsageError(f"--resume continues the run's own model ({key.replace('_', ' ')} {used}, not "
+                                   f"{value}): drop {flag}, or start again with --overwrite")
+
+
 def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch_size, lr, weight_decay, seed,
                   resume, threads, output, label_smoothing=0.0, token_dropout=0.0, truncation="head",
                   init_embeddings="random", asked=None, quiet=False, augment="none", overwrite=False,
@@ -107,6 +125,7 @@ def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch
     click.echo(f"data: {dataset.source}, {len(dataset)} samples, labels {', '.join(dataset.label_names)}")
     if resume:  # the tokenizer and config the run started with, not new ones
         ckpt = resume_checkpoint(output)
+        _refuse_other_model(config, ckpt)
     else:
         ckpt = starting_checkpoint(model_type, config, texts=dataset.inputs if dataset.kind == "text" else None,
                                    vocab=vocab, seed=seed, labels=dataset.label_names, truncation=truncation)

@@ -355,14 +355,14 @@ def test_augment_is_for_digits_and_kept_on_resume(data_dir, tmp_path, tiny_vocab
                            side_effect=lambda task, points: points) as affine:
         train(boids, ds, tmp_path / "b.pt", TrainConfig(epochs=1, batch_size=16, augment="affine"), progress=False)
     assert affine.call_count == 3  # every training batch of 43 digits (48 less the validation split), none else
-    with pytest.raises(InputError, match="--resume with augment=none but the run used affine"):
+    with pytest.raises(InputError, match="--resume: the run used --augment affine, not none: give --augment affine to"):
         train(boids, ds, tmp_path / "b.pt", TrainConfig(epochs=2, batch_size=16), resume=True, progress=False)
     # a resume file written before --augment existed ran without it
     resume = tmp_path / "b.resume.pt"
     payload = torch.load(resume, weights_only=True)
     del payload["config"]["augment"]
     torch.save(payload, resume)
-    with pytest.raises(InputError, match="--resume with augment=affine but the run used none"):
+    with pytest.raises(InputError, match="--resume: the run used --augment none, not affine"):
         train(boids, ds, tmp_path / "b.pt", TrainConfig(epochs=2, batch_size=16, augment="affine"), resume=True,
               progress=False)
 
@@ -404,5 +404,23 @@ def test_loss_is_for_digits_and_kept_on_resume(data_dir, tmp_path, tiny_vocab):
     train(boids, ds, tmp_path / "b.pt", TrainConfig(epochs=1, batch_size=16, boid_loss="distance"), progress=False)
     saved = torch.load(tmp_path / "b.pt", weights_only=True)["metadata"]["training"]
     assert saved["boid_loss"] == "distance"
-    with pytest.raises(InputError, match="--resume with boid_loss=squared but the run used distance"):
+    with pytest.raises(InputError, match="--resume: the run used --loss distance, not squared: give --loss distance"):
         train(boids, ds, tmp_path / "b.pt", TrainConfig(epochs=2, batch_size=16), resume=True, progress=False)
+
+
+def test_resume_refuses_a_typed_model_option_the_run_did_not_use(data_dir, tmp_path):
+    # Newcomer trial: `train boids --blocks 2 --resume` after a --blocks 1 run trained the 1-block
+    # model on and said nothing. A model option typed with another value is refused; left at its
+    # default it is not the user's ask, and the run's own model goes on.
+    folders, out = _class_folders(data_dir, tmp_path / "digits", (5, 6)), tmp_path / "m.pt"
+    assert _cli("train", "boids", "--data", folders, *BOIDS_TINY, "-o", out).exit_code == 0
+    base = ["train", "boids", "--data", folders, "--epochs", "2", "--batch-size", "8", "--resume", "-o", out]
+    before = out.read_bytes()
+    for extra, words in ((["--blocks", "2"], "own model (blocks 1, not 2): drop --blocks"),
+                         (["--dim-feedforward", "32"], "(dim feedforward 16, not 32): drop --dim-feedforward"),
+                         (["--no-recurrent"], "(recurrent True, not False)")):
+        line = _one_line_error(_cli(*base, *extra))
+        assert words in line and "--overwrite" in line
+    assert out.read_bytes() == before
+    assert _cli(*base, "--dim-feedforward", "16").exit_code == 0  # the run's own value: no conflict
+    assert torch.load(out, weights_only=True)["config"]["blocks"] == 1

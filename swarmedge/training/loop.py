@@ -40,6 +40,11 @@ class TrainConfig:
     boid_loss: str = "squared"  # boids: "distance" pulls each boid by its unsquared distance (the original's)
 
 
+# Settings a resumed run must keep (its data split, batches and loss depend on them), by option.
+RESUMED_SETTINGS = {"batch_size": "--batch-size", "seed": "--seed", "val_fraction": "val_fraction",
+                    "augment": "--augment", "boid_loss": "--loss"}
+
+
 def side_files(out: Path) -> tuple[Path, Path]:
     out = Path(out)
     return out.with_name(out.stem + ".resume.pt"), out.with_name(out.stem + ".log.jsonl")
@@ -234,8 +239,9 @@ def _load_resume(path: Path, model, optimizer, schedule, config: TrainConfig) ->
     except Exception as exc:  # a damaged or foreign file: say so in one line
         raise CheckpointError(f"cannot resume from {path}: {str(exc).splitlines()[0][:160]}") from None
     saved = payload["config"]
-    for key in ("batch_size", "seed", "val_fraction", "augment", "boid_loss"):
+    for key, option in RESUMED_SETTINGS.items():
         used = saved.get(key, getattr(TrainConfig, key))  # files older than a key ran with its default
         if used != getattr(config, key):
-            raise InputError(f"--resume with {key}={getattr(config, key)} but the run used {used}")
+            raise InputError(f"--resume: the run used {option} {used}, not {getattr(config, key)}: give "
+                             f"{option} {used} to continue it (or start again with --overwrite)")
     return payload["state"]
