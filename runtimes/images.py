@@ -237,7 +237,7 @@ def _digit_from_file(path: Path):
 
 def _tell(notices: list[str] | None, line: str) -> None:
     if notices is None:
-        _log.warning("swarmedge: note: %s", line)
+        _log.warning("%s", line)  # the CLI's handler adds "swarmedge: note: "
     else:
         notices.append(line)
 

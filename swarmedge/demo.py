@@ -36,12 +36,17 @@ def demo_digits(n: int = 4, rng: np.random.Generator | None = None) -> tuple[np.
 def run_demo(workdir: Path, echo: Callable[[str], None]) -> dict:
     """Export both model families to int8 bundles in ``workdir`` and classify a few inputs."""
     from swarmedge.checkpoint import init_checkpoint, save_checkpoint
+    from swarmedge.errors import InputError
     from swarmedge.export import export_bundle
     from swarmedge.runtimes import Classifier
     from swarmedge.summary import bundle_summary
 
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, a read-only place
+        raise InputError(f"--workdir {workdir}: cannot make that folder ({exc.strerror}); "
+                         "give a folder you may write to") from None
     results = {}
     for name, model_type in (("swarmformer-small", "swarmformer"), ("boids-5v6", "boids")):
         zoo_ckpt = ZOO / name / "model.pt"
@@ -60,6 +65,9 @@ def run_demo(workdir: Path, echo: Callable[[str], None]) -> dict:
             images, inputs, source = demo_digits()
             preds = clf.classify_images(images)
             echo(f"digits: {source}")
+            if source != "MNIST test set":  # typeset, not handwritten: the model may well misread them
+                echo("  (typeset digits, not the handwriting the model learnt: it reads printed 6s as 5; "
+                     "set SWARMEDGE_DATA to a folder with MNIST for test digits, as `make demo` does)")
         echo(f"predictions (onnxruntime {clf.computation}, no torch in the loop):")
         for text, p in zip(inputs, preds):
             echo(f"  {p.label:>8}  {p.probability:.2f}  {_shortened(text)}")

@@ -311,3 +311,25 @@ def test_a_model_folder_given_as_a_bundle_says_export_it_first(tmp_path):
     assert result.exit_code == 2 and result.stderr.strip().splitlines() == [
         f"swarmedge: error: {folder} is a model folder, not a bundle: export it first (swarmedge export {folder}) "
         "and use the bundle it writes"]
+
+
+def test_demo_without_mnist_says_its_digits_are_typeset_and_notes_once(tmp_path, monkeypatch):
+    # Newcomer trial: a plain `swarmedge demo` (no SWARMEDGE_DATA) showed two rendered 6s read as 5
+    # at 0.98 with no word of warning, under a note printed as "swarmedge: note: swarmedge: note: ...".
+    monkeypatch.delenv("SWARMEDGE_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["demo", "--workdir", "d"])
+    assert result.exit_code == 0, result.output
+    assert "digits: digits rendered offline" in result.stdout
+    assert "typeset digits, not the handwriting the model learnt" in result.stdout
+    assert "note: swarmedge: note" not in result.stderr
+
+
+@pytest.mark.parametrize("where", ["a-file", "a-file/below"])
+def test_demo_workdir_that_cannot_be_a_folder_is_refused_in_one_line(tmp_path, where):
+    (tmp_path / "a-file").write_text("keep")
+    result = CliRunner().invoke(cli, ["demo", "--workdir", str(tmp_path / where)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot make that folder" in lines[0] and "--workdir" in lines[0]
+    assert (tmp_path / "a-file").read_text() == "keep"
