@@ -1,6 +1,7 @@
 """docs/RESULTS.md's verdicts and seed spread (tools/results_table.py)."""
 
 import json
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -85,3 +86,27 @@ def test_original_loop_reads_the_test_set_every_epoch(data_dir, tmp_path):
     best = max(r["test_accuracy"] for r in rows)
     assert done.stdout.splitlines()[-1].startswith(f"last epoch {rows[-1]['test_accuracy']:.2%}; ")
     assert f"best of 2 epochs {best:.2%}" in done.stdout and "on 1,850 test digits" in done.stdout
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--blocks", "0"], "argument --blocks: 0 is below 1"),
+    (["--seed", "-5"], "argument --seed: -5 is below 0"),
+    (["--threads", "0"], "argument --threads: 0 is below 1"),
+    (["-o", "{tmp}"], "is a folder; give a file path"),
+    (["-o", "{tmp}/kept.jsonl"], "kept.jsonl exists and would be replaced"),
+    (["--data", "{tmp}/kept.jsonl"], "kept.jsonl"),
+])
+def test_original_loop_refuses_bad_arguments_in_one_line(tmp_path, args, words):
+    import subprocess
+
+    (tmp_path / "kept.jsonl").write_text("keep\n")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if "-o" not in args:
+        args += ["-o", str(tmp_path / "new.jsonl")]
+    done = subprocess.run([sys.executable, str(Path(reproduce.__file__).with_name("original_loop.py")), "--epochs", "1",
+                           "--blocks", "1", *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "SWARMEDGE_DATA": str(tmp_path / "nowhere")})
+    *usage, line = done.stderr.strip().splitlines()  # argparse's own refusals print the usage first
+    assert done.returncode == 2 and words in line and "Traceback" not in done.stderr
+    assert all(u.startswith(("usage:", " ")) for u in usage)
+    assert (tmp_path / "kept.jsonl").read_text() == "keep\n" and not (tmp_path / "new.jsonl").exists()
