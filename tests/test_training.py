@@ -339,12 +339,18 @@ def test_affine_augmentation_moves_each_digit_within_its_range_and_is_seeded():
     assert angle.max() <= tasks.ROTATION_DEGREES + 1e-4 and angle.max() > 1
 
 
-def test_augment_is_for_digits_and_kept_on_resume(data_dir, tmp_path, tiny_vocab):
-    from swarmedge.errors import InputError
-
+def _tiny_text_run(tiny_vocab):
+    """32 toy reviews and a tiny SwarmFormer: for checks that refuse boid-only settings."""
     text = Dataset(["good film", "bad film"] * 16, np.array([1, 0] * 16), ["negative", "positive"], "text", "toy")
     ckpt = init_checkpoint("swarmformer", {"d_model": 8, "seq_len": 8, "cluster_size": 4, "num_layers": 1,
                                            "T_local": 1}, vocab=tiny_vocab)
+    return text, ckpt
+
+
+def test_augment_is_for_digits_and_kept_on_resume(data_dir, tmp_path, tiny_vocab):
+    from swarmedge.errors import InputError
+
+    text, ckpt = _tiny_text_run(tiny_vocab)
     with pytest.raises(InputError, match="--augment applies to boid"):
         train(ckpt, text, tmp_path / "t.pt", TrainConfig(epochs=1, batch_size=8, augment="affine"), progress=False)
     ds = _digits(data_dir, 48)
@@ -393,9 +399,7 @@ def test_distance_loss_is_the_mean_unsquared_distance_of_the_valid_boids():
 def test_loss_is_for_digits_and_kept_on_resume(data_dir, tmp_path, tiny_vocab):
     from swarmedge.errors import InputError
 
-    text = Dataset(["good film", "bad film"] * 16, np.array([1, 0] * 16), ["negative", "positive"], "text", "toy")
-    ckpt = init_checkpoint("swarmformer", {"d_model": 8, "seq_len": 8, "cluster_size": 4, "num_layers": 1,
-                                           "T_local": 1}, vocab=tiny_vocab)
+    text, ckpt = _tiny_text_run(tiny_vocab)
     with pytest.raises(InputError, match="--loss applies to boid"):
         train(ckpt, text, tmp_path / "t.pt", TrainConfig(epochs=1, batch_size=8, boid_loss="distance"), progress=False)
     boids, ds = init_checkpoint("boids", {"blocks": 1, "dim_feedforward": 16}), _digits(data_dir, 48)
