@@ -1,0 +1,123 @@
+"""Boid training settings: --augment and --loss, and what --resume keeps of a run."""
+
+from unittest import mock
+
+import numpy as np
+import pytest
+import torch
+
+from swarmedge.checkpoint import init_checkpoint
+from swarmedge.datasets import Dataset
+from swarmedge.training import TrainConfig, train
+
+from .test_training import BOIDS_TINY, _class_folders, _cli, _digits, _one_line_error
+
+
+def test_affine_augmentation_moves_each_digit_within_its_range_and_is_seeded():
+    from swarmedge.training import tasks
+
+    task = tasks.BoidsTask(None, {"habitat_scaling": 10.0}, augment=True)
+    boids = torch.tensor([[[5.0, 0.0], [0.0, 0.0], [-5.0, 2.0]]]).repeat(64, 1, 1)  # (64, 3, 2)
+    torch.manual_seed(3)
+    moved = task.random_affine(boids)
+    torch.manual_seed(3)
+    assert torch.equal(task.random_affine(boids), moved)  # torch's generator: restored on --resume
+    pixel = 20 / 27
+    shift = moved[:, 1]  # the image centre only moves by the shift
+    assert shift.abs().max() <= tasks.SHIFT_PIXELS * pixel and shift.std() > 0
+    # distances from the centre scale by 0.9-1.1, whatever the turn; the turn stays within 15 degrees
+    ratio = (moved[:, 0] - shift).norm(dim=1) / 5
+    assert ratio.min() >= tasks.SCALE_RANGE[0] - 1e-5 and ratio.max() <= tasks.SCALE_RANGE[1] + 1e-5
+    angle = torch.rad2deg(torch.atan2((moved[:, 0] - shift)[:, 1], (moved[:, 0] - shift)[:, 0])).abs()
+    assert angle.max() <= tasks.ROTATION_DEGREES + 1e-4 and angle.max() > 1
+
+
+def _tiny_text_run(tiny_vocab):
+    """32 toy reviews and a tiny SwarmFormer: for checks that refuse boid-only settings."""
+    text = Dataset(["good film", "bad film"] * 16, np.array([1, 0] * 16), ["negative", "positive"], "text", "toy")
+    ckpt = init_checkpoint("swarmformer", {"d_model": 8, "seq_len": 8, "cluster_size": 4, "num_layers": 1,
+                                           "T_local": 1}, vocab=tiny_vocab)
+    return text, ckpt
+
+
+def test_augment_is_for_digits_and_kept_on_resume(data_dir, tmp_path, tiny_vocab):
+    from swarmedge.errors import InputError
+
+    text, ckpt = _tiny_text_run(tiny_vocab)
+    with pytest.raises(InputError, match="--augment applies to boid"):
+        train(ckpt, text, tmp_path / "t.pt", TrainConfig(epochs=1, batch_size=8, augment="affine"), progress=False)
+    ds = _digits(data_dir, 48)
+    boids = init_checkpoint("boids", {"blocks": 1, "dim_feedforward": 16})
+    from swarmedge.training import tasks
+
+    with mock.patch.object(tasks.BoidsTask, "random_affine", autospec=True,
+                           side_effect=lambda task, points: points) as affine:
+        train(boids, ds, tmp_path / "b.pt", TrainConfig(epochs=1, batch_size=16, augment="affine"), progress=False)
+    assert affine.call_count == 3  # every training batch of 43 digits (48 less the validation split), none else
+    with pytest.raises(InputError, match="--resume: the run used --augment affine, not none: give --augment affine to"):
+        train(boids, ds, tmp_path / "b.pt", TrainConfig(epochs=2, batch_size=16), resume=True, progress=False)
+    # a resume file written before --augment existed ran without it
+    resume = tmp_path / "b.resume.pt"
+    payload = torch.load(resume, weights_only=True)
+    del payload["config"]["augment"]
+    torch.save(payload, resume)
+    with pytest.raises(InputError, match="--resume: the run used --augment none, not affine"):
+        train(boids, ds, tmp_path / "b.pt", TrainConfig(epochs=2, batch_size=16, augment="affine"), resume=True,
+              progress=False)
+
+
+def test_distance_loss_is_the_mean_unsquared_distance_of_the_valid_boids():
+    from swarmedge.models.boids import BoidsConfig, BoidSwarm
+    from swarmedge.training import tasks
+
+    torch.manual_seed(0)
+    model = BoidSwarm(BoidsConfig(blocks=1, dim_feedforward=8)).train()
+    boids, lengths = torch.randn(3, 5, 2) * 5, torch.tensor([5, 2, 4])
+    labels = torch.tensor([0, 1, 1])
+    final = model(boids, lengths)[2][:, -1]
+    per_boid = [(final[i, :n] - model.targets(labels)[i]).norm(dim=-1) for i, n in enumerate(lengths)]
+    want = torch.cat(per_boid)
+    got, _ = tasks.BoidsTask(model, {}, loss="distance").loss((boids, lengths), labels)
+    assert torch.allclose(got, want.mean(), rtol=1e-6)
+    squared, _ = tasks.BoidsTask(model, {}).loss((boids, lengths), labels)
+    assert torch.allclose(squared, (want ** 2).mean(), rtol=1e-5)
+    # boids exactly on their targets: sqrt's infinite slope at 0 must not make the gradient NaN
+    at = model.targets(labels).detach()[:, None, None, :].repeat(1, 2, 5, 1).requires_grad_()  # (B, S+1, N, D)
+    fake = mock.Mock(return_value=(None, None, at), targets=model.targets)
+    on_target, _ = tasks.BoidsTask(fake, {}, loss="distance").loss((boids, lengths), labels)
+    on_target.backward()
+    assert on_target.item() < 1e-5 and torch.isfinite(at.grad).all()
+
+
+def test_loss_is_for_digits_and_kept_on_resume(data_dir, tmp_path, tiny_vocab):
+    from swarmedge.errors import InputError
+
+    text, ckpt = _tiny_text_run(tiny_vocab)
+    with pytest.raises(InputError, match="--loss applies to boid"):
+        train(ckpt, text, tmp_path / "t.pt", TrainConfig(epochs=1, batch_size=8, boid_loss="distance"), progress=False)
+    boids, ds = init_checkpoint("boids", {"blocks": 1, "dim_feedforward": 16}), _digits(data_dir, 48)
+    with pytest.raises(InputError, match="unknown boid loss 'l1': use squared or distance"):
+        train(boids, ds, tmp_path / "b.pt", TrainConfig(epochs=1, batch_size=16, boid_loss="l1"), progress=False)
+    train(boids, ds, tmp_path / "b.pt", TrainConfig(epochs=1, batch_size=16, boid_loss="distance"), progress=False)
+    saved = torch.load(tmp_path / "b.pt", weights_only=True)["metadata"]["training"]
+    assert saved["boid_loss"] == "distance"
+    with pytest.raises(InputError, match="--resume: the run used --loss distance, not squared: give --loss distance"):
+        train(boids, ds, tmp_path / "b.pt", TrainConfig(epochs=2, batch_size=16), resume=True, progress=False)
+
+
+def test_resume_refuses_a_typed_model_option_the_run_did_not_use(data_dir, tmp_path):
+    # Newcomer trial: `train boids --blocks 2 --resume` after a --blocks 1 run trained the 1-block
+    # model on and said nothing. A model option typed with another value is refused; left at its
+    # default it is not the user's ask, and the run's own model goes on.
+    folders, out = _class_folders(data_dir, tmp_path / "digits", (5, 6)), tmp_path / "m.pt"
+    assert _cli("train", "boids", "--data", folders, *BOIDS_TINY, "-o", out).exit_code == 0
+    base = ["train", "boids", "--data", folders, "--epochs", "2", "--batch-size", "8", "--resume", "-o", out]
+    before = out.read_bytes()
+    for extra, words in ((["--blocks", "2"], "own model (blocks 1, not 2): drop --blocks"),
+                         (["--dim-feedforward", "32"], "(dim feedforward 16, not 32): drop --dim-feedforward"),
+                         (["--no-recurrent"], "(recurrent True, not False)")):
+        line = _one_line_error(_cli(*base, *extra))
+        assert words in line and "--overwrite" in line
+    assert out.read_bytes() == before
+    assert _cli(*base, "--dim-feedforward", "16").exit_code == 0  # the run's own value: no conflict
+    assert torch.load(out, weights_only=True)["config"]["blocks"] == 1
