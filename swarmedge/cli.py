@@ -126,9 +126,9 @@ def init(model_type, preset, sets, vocab, seed, output, overwrite):
       swarmedge init boids --config eight -o eight.pt
     """
     from swarmedge.errors import InputError, require_extra
-    from swarmedge.output_paths import check_new_checkpoint, check_output_file
+    from swarmedge.output_paths import check_checkpoint_output, check_new_checkpoint
 
-    check_output_file(output)
+    check_checkpoint_output(output)
     check_new_checkpoint(output, overwrite)
     require_extra("torch", "export")
     from swarmedge.checkpoint import init_checkpoint, save_checkpoint

@@ -65,15 +65,23 @@ def train():
     """
 
 
-def _refuse_other_model(asked: dict, ckpt: dict) -> None:
-    """--resume keeps the run's own model: refuse a model option typed with a different value
-    (it used to be ignored in silence). Options left at their defaults are not the user's ask."""
+def _refuse_other_model(asked: dict, ckpt: dict, truncation: str = "head", vocab: Path | None = None) -> None:
+    """--resume keeps the run's own model and tokenizer: refuse a model option, --truncation or
+    --vocab typed with a different value (they used to be ignored in silence). Options left at
+    their defaults are not the user's ask; the same command typed again resumes."""
     from click.core import ParameterSource
 
     ctx = click.get_current_context(silent=True)
     if ctx is None:
         return
     typed = {name for name in ctx.params if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+    kept = ckpt["preprocessing"]
+    if "truncation" in typed and truncation != kept.get("truncation", "head"):
+        raise click.UsageError(f"--resume continues the run's own tokenizer (truncation {kept.get('truncation')}, "
+                               f"not {truncation}): drop --truncation, or start again with --overwrite")
+    if "vocab" in typed and vocab is not None and _vocabulary(vocab) != _vocabulary(kept["tokenizer"]):
+        raise click.UsageError(f"--resume continues the run's own tokenizer, whose vocabulary is not {vocab}'s: "
+                               "drop --vocab, or start again with --overwrite")
     for key, value in asked.items():
         used = ckpt["config"].get(key)
         options = {"preset"} if ckpt["model_type"] == "swarmformer" else {key, "classes"} if key == "digits" else {key}
@@ -83,6 +91,15 @@ def _refuse_other_model(asked: dict, ckpt: dict) -> None:
                                    f"{value}): drop {flag}, or start again with --overwrite")
 
 
+def _vocabulary(source) -> dict:
+    """token -> id of a vocab.txt (a Path) or of a tokenizer's JSON (a str)."""
+    import json
+
+    from swarmedge.tokenizer import wordpiece_from_vocab
+
+    return json.loads(wordpiece_from_vocab(source) if isinstance(source, Path) else source)["model"]["vocab"]
+
+
 def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch_size, lr, weight_decay, seed,
                   resume, threads, output, label_smoothing=0.0, token_dropout=0.0, truncation="head",
                   init_embeddings="random", asked=None, quiet=False, augment="none", overwrite=False,
@@ -90,10 +107,11 @@ def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch
     from swarmedge.errors import require_extra
 
     require_extra("torch", "export")
-    from swarmedge.output_paths import check_new_checkpoint, check_output_file
+    from swarmedge.output_paths import check_checkpoint_output, check_new_checkpoint, check_output_file
     from swarmedge.training.loop import side_files
 
-    for path in (output, *side_files(output)):  # checked now, not after the first epoch
+    check_checkpoint_output(output)
+    for path in side_files(output):  # checked now, not after the first epoch
         check_output_file(path)
     if resume and overwrite:
         raise click.UsageError("give --resume (continue the run) or --overwrite (start again), not both")
@@ -125,7 +143,7 @@ def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch
     click.echo(f"data: {dataset.source}, {len(dataset)} samples, labels {', '.join(dataset.label_names)}")
     if resume:  # the tokenizer and config the run started with, not new ones
         ckpt = resume_checkpoint(output)
-        _refuse_other_model(config, ckpt)
+        _refuse_other_model(config, ckpt, truncation, vocab)
     else:
         ckpt = starting_checkpoint(model_type, config, texts=dataset.inputs if dataset.kind == "text" else None,
                                    vocab=vocab, seed=seed, labels=dataset.label_names, truncation=truncation)
@@ -185,12 +203,12 @@ def calibrate(model, data, val_fraction, seed, output, quiet):
     """
     from swarmedge.checkpoint import load_checkpoint, model_file
     from swarmedge.errors import require_extra
-    from swarmedge.output_paths import check_output_file
+    from swarmedge.output_paths import check_checkpoint_output
     from swarmedge.training.loop import calibrate_saved
     from swarmedge.training.setup import load_training_data
 
     require_extra("torch", "export")
-    check_output_file(output)
+    check_checkpoint_output(output)
     ckpt = load_checkpoint(model)
     training = ckpt["metadata"].get("training", {})
     seed = training.get("seed", 0) if seed is None else seed

@@ -66,7 +66,8 @@ def check_output_file(path: Path, example: str | None = None) -> None:
     """Raise InputError (one line) unless ``path`` may be written as a file.
 
     Refused: an existing folder at ``path`` (``example`` names a file to suggest inside it,
-    default ``out`` with ``path``'s suffix), and any ``path`` inside a bundle.
+    default ``out`` with ``path``'s suffix when that is a file type such as ``.json``), and any
+    ``path`` inside a bundle.
     """
     path = Path(path)
     try:
@@ -74,7 +75,8 @@ def check_output_file(path: Path, example: str | None = None) -> None:
     except OSError:  # nothing there (or unreadable: writing says why)
         mode = None
     if mode is not None and stat.S_ISDIR(mode) or mode is not None and stat.S_ISLNK(mode) and path.is_dir():
-        name = example or (f"out{path.suffix}" if path.suffix else "FILENAME")
+        typed = path.suffix[1:].isalpha()  # a folder "runs.37x4" has no file type to suggest
+        name = example or (f"out{path.suffix}" if typed else "FILENAME")
         raise InputError(f"{path} is a folder; give a file path, e.g. {path / name}")
     if mode is not None and not stat.S_ISREG(mode):
         # the write renames a new file into place: it would replace a link, a device (/dev/null,
@@ -83,6 +85,20 @@ def check_output_file(path: Path, example: str | None = None) -> None:
         raise InputError(f"{path} is {what}, not a regular file: swarmedge writes a new file in its place; "
                          "give the path of a regular file, or a new one")
     _refuse_inside_bundle(path)
+
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth")  # PyTorch's own names for torch.save files
+
+
+def check_checkpoint_output(path: Path) -> None:
+    """Raise InputError (one line) unless ``path`` may be written as a checkpoint: a ``.pt`` or
+    ``.pth`` file (``-o model.onnx`` or ``-o results.json`` on ``train`` is a mix-up, not a
+    checkpoint name), and everything :func:`check_output_file` asks."""
+    path = Path(path)
+    check_output_file(path, example="model.pt")
+    if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
+        stem = path.stem if path.stem.strip(".") else "model"  # "x/.." names no file
+        raise InputError(f"{path}: a checkpoint is written as a .pt file; give e.g. -o {path.with_name(stem + '.pt')}")
 
 
 def check_new_checkpoint(path: Path, overwrite: bool, also: str = "") -> None:

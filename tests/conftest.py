@@ -15,31 +15,32 @@ CONFORMANCE = Path(os.environ.get("SWARMEDGE_CONFORMANCE", ROOT.parent / "shared
 # Real-world inputs that once failed (../shared/cases/README.md): each one is a test.
 CASES = Path(os.environ.get("SWARMEDGE_CASES", ROOT.parent / "shared" / "cases"))
 ZOO = ROOT / "zoo"
+WHERE_SHARED = "give make test SHARED=/path/to/shared (the folder holding data/, conformance/ and cases/)"
 
 # Words for a tiny WordPiece vocabulary, so text tests don't need the 30k bert vocab.
 TINY_WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "film", "movie", "good", "bad",
               "great", "awful", "plot", "actor", "was", "is", "and", "not", "##s", "##ing", ".", ",", "!"]
 
 
+def _shared(path: Path, variable: str) -> Path:
+    if not path.is_dir():
+        pytest.fail(f"{variable}={path} is not a directory: {WHERE_SHARED}, or set {variable}")
+    return path
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    if not DATA.is_dir():
-        pytest.fail(f"SWARMEDGE_DATA={DATA} is not a directory: run the tests through `make test`")
-    return DATA
+    return _shared(DATA, "SWARMEDGE_DATA")
 
 
 @pytest.fixture(scope="session")
 def conformance_dir() -> Path:
-    if not CONFORMANCE.is_dir():
-        pytest.fail(f"SWARMEDGE_CONFORMANCE={CONFORMANCE} is not a directory: run the tests through `make test`")
-    return CONFORMANCE
+    return _shared(CONFORMANCE, "SWARMEDGE_CONFORMANCE")
 
 
 @pytest.fixture(scope="session")
 def cases_dir() -> Path:
-    if not CASES.is_dir():
-        pytest.fail(f"SWARMEDGE_CASES={CASES} is not a directory: run the tests through `make test`")
-    return CASES
+    return _shared(CASES, "SWARMEDGE_CASES")
 
 
 @pytest.fixture(scope="session")

@@ -372,3 +372,33 @@ def test_an_output_file_ending_in_a_slash_is_refused_not_written_as_a_file(args,
     monkeypatch.chdir(tmp_path)
     refused([*args, "-o", "out/"], "names a folder", reliability, "-o FILE ending in /")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["model", "model.onnx", "results.json", "x.txt", "runs.37x4"])
+@pytest.mark.parametrize("command", [["init", "boids"], ["train", "boids", "--data", "no-such-folder"],
+                                     ["calibrate", "{ckpt}"]])
+def test_a_checkpoint_output_that_is_not_a_pt_file_is_refused(command, name, tiny_boids_ckpt, tmp_path, reliability,
+                                                             monkeypatch):
+    """`train -o model.onnx` is a mix-up with export: refused before any work, naming a .pt to give."""
+    monkeypatch.chdir(tmp_path)
+    command = [str(tiny_boids_ckpt) if arg == "{ckpt}" else arg for arg in command]
+    line = refused([*command, "-o", name], "a checkpoint is written as a .pt file", reliability,
+                   "checkpoint -o without .pt")
+    assert line.endswith(f"-o {Path(name).stem}.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_pth_is_a_checkpoint_name_too(tmp_path):
+    result = CliRunner().invoke(cli, ["init", "boids", "-o", str(tmp_path / "m.pth")])
+    assert result.exit_code == 0 and (tmp_path / "m.pth").is_file()
+
+
+@pytest.mark.parametrize(("args", "suggested"), [
+    (["init", "boids"], "model.pt"),  # a checkpoint, whatever the folder is called
+    (["profile", "x.bundle"], "FILENAME"),  # ".37x4" is not a file type to copy
+])
+def test_a_folder_given_as_a_file_suggests_a_sensible_name(args, suggested, tmp_path, reliability, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("runs.37x4").mkdir()
+    line = refused([*args, "-o", "runs.37x4"], "is a folder", reliability, "a folder with a dotted name")
+    assert line.endswith(str(Path("runs.37x4") / suggested))

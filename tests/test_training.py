@@ -15,7 +15,7 @@ from swarmedge.datasets import Dataset
 from swarmedge.metrics import classification_report
 from swarmedge.training import TrainConfig, train
 
-from .conftest import default_sigint
+from .conftest import TINY_WORDS, default_sigint
 
 
 def _digits(data_dir, n=96):
@@ -126,6 +126,30 @@ def test_learnt_vocabulary_is_deterministic_and_resumed_with_the_run(tmp_path):
     resumed = resume_checkpoint(tmp_path / "t.pt")
     assert resumed["preprocessing"]["tokenizer"] == ckpt["preprocessing"]["tokenizer"]
     assert resumed["config"] == ckpt["config"]
+
+
+def test_resume_refuses_another_truncation_or_vocabulary(tmp_path, tiny_vocab):
+    # Newcomer trial: --truncation and --vocab typed on a SwarmFormer --resume were ignored in silence.
+    # Another value is refused; the run's own (the same command typed again) resumes.
+    from swarmedge.training.setup import starting_checkpoint
+
+    data = _jsonl(tmp_path / "toy.jsonl", ["positive", "negative"] * 16)
+    ckpt = starting_checkpoint("swarmformer", {"d_model": 8, "seq_len": 8, "cluster_size": 4, "num_layers": 1,
+                                               "T_local": 1}, vocab=tiny_vocab, truncation="head-tail")
+    out = tmp_path / "t.pt"
+    ds = Dataset([f"the film was good {i}" for i in range(32)], np.array([1, 0] * 16), ["negative", "positive"],
+                 "text", "toy")
+    train(ckpt, ds, out, TrainConfig(epochs=1, batch_size=16), progress=False)
+    other = tmp_path / "other.txt"
+    other.write_text("\n".join([*TINY_WORDS, "plotline"]) + "\n", encoding="utf-8")
+    base = ["train", "swarmformer", "--data", data, "--epochs", "2", "--batch-size", "16", "--resume", "-o", out]
+    before = out.read_bytes()
+    for extra, words in ((["--truncation", "head"], "(truncation head-tail, not head): drop --truncation"),
+                         (["--vocab", other], "vocabulary is not " + str(other))):
+        line = _one_line_error(_cli(*base, *extra))
+        assert words in line and "--overwrite" in line
+    assert out.read_bytes() == before
+    assert _cli(*base, "--truncation", "head-tail", "--vocab", tiny_vocab).exit_code == 0
 
 
 def test_token_dropout_hides_only_words(tiny_vocab):
