@@ -344,26 +344,6 @@ def test_a_hand_made_set_aside_bundle_is_not_put_back(bundle, tmp_path):
     assert not os.path.lexists(tmp_path / "r.bundle") and not os.path.lexists(tmp_path / "s.bundle")
 
 
-# -- checkpoints: a trained model is never replaced without being asked -------------------------
-
-def test_init_and_train_refuse_to_replace_a_checkpoint_unless_told(tmp_path, reliability, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    assert CliRunner().invoke(cli, ["init", "boids", "-o", "trained.pt"]).exit_code == 0
-    before = hashlib.sha256(Path("trained.pt").read_bytes()).hexdigest()
-    refused(["init", "boids", "--seed", "1", "-o", "trained.pt"], "--overwrite", reliability, "init over a checkpoint")
-    # refused before the data is read: --data names nothing that exists
-    refused(["train", "boids", "--data", "no-such-folder", "-o", "trained.pt"], "--overwrite", reliability,
-            "train over a checkpoint")
-    Path("trained.resume.pt").write_bytes(b"")
-    assert "--resume" in refused(["train", "boids", "-o", "trained.pt"], "--overwrite", reliability,
-                                 "train over an interrupted run")
-    refused(["train", "boids", "--resume", "--overwrite", "-o", "trained.pt"], "not both", reliability,
-            "train --resume --overwrite")
-    assert hashlib.sha256(Path("trained.pt").read_bytes()).hexdigest() == before
-    r = CliRunner().invoke(cli, ["init", "boids", "--seed", "1", "--overwrite", "-o", "trained.pt"])
-    assert r.exit_code == 0 and hashlib.sha256(Path("trained.pt").read_bytes()).hexdigest() != before
-
-
 @pytest.mark.parametrize("args", [["init", "boids"], ["train", "boids"], ["profile", "x.bundle"],
                                   ["visualize", "x.pt"], ["calibrate", "x.pt"], ["arm-check", "x.bundle"]])
 def test_an_output_file_ending_in_a_slash_is_refused_not_written_as_a_file(args, tmp_path, reliability,
@@ -372,25 +352,6 @@ def test_an_output_file_ending_in_a_slash_is_refused_not_written_as_a_file(args,
     monkeypatch.chdir(tmp_path)
     refused([*args, "-o", "out/"], "names a folder", reliability, "-o FILE ending in /")
     assert list(tmp_path.iterdir()) == []
-
-
-@pytest.mark.parametrize("name", ["model", "model.onnx", "results.json", "x.txt", "runs.37x4"])
-@pytest.mark.parametrize("command", [["init", "boids"], ["train", "boids", "--data", "no-such-folder"],
-                                     ["calibrate", "{ckpt}"]])
-def test_a_checkpoint_output_that_is_not_a_pt_file_is_refused(command, name, tiny_boids_ckpt, tmp_path, reliability,
-                                                             monkeypatch):
-    """`train -o model.onnx` is a mix-up with export: refused before any work, naming a .pt to give."""
-    monkeypatch.chdir(tmp_path)
-    command = [str(tiny_boids_ckpt) if arg == "{ckpt}" else arg for arg in command]
-    line = refused([*command, "-o", name], "a checkpoint is written as a .pt file", reliability,
-                   "checkpoint -o without .pt")
-    assert line.endswith(f"-o {Path(name).stem}.pt")
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_pth_is_a_checkpoint_name_too(tmp_path):
-    result = CliRunner().invoke(cli, ["init", "boids", "-o", str(tmp_path / "m.pth")])
-    assert result.exit_code == 0 and (tmp_path / "m.pth").is_file()
 
 
 @pytest.mark.parametrize(("args", "suggested"), [
