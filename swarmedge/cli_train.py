@@ -83,6 +83,8 @@ def _refuse_other_model(asked: dict, ckpt: dict, truncation: str = "head", vocab
         raise click.UsageError(f"--resume continues the run's own tokenizer, whose vocabulary is not {vocab}'s: "
                                "drop --vocab, or start again with --overwrite")
     for key, value in asked.items():
+        if key == "vocab_size":  # the run's tokenizer set it (checked through --vocab below)
+            continue
         used = ckpt["config"].get(key)
         options = {"preset"} if ckpt["model_type"] == "swarmformer" else {key, "classes"} if key == "digits" else {key}
         if used is not None and value != used and typed & options:
@@ -162,8 +164,10 @@ def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch
             result = run(ckpt, dataset, output, cfg, resume=resume, on_epoch=on_epoch, threads=threads,
                          progress=not quiet, on_step=on_step)
     except KeyboardInterrupt:
-        click.echo(f"swarmedge: interrupted; resume with the same command and --resume "
-                   f"(state in {side_files(output)[0]})", err=True)
+        state = side_files(output)[0]
+        click.echo(f"swarmedge: interrupted; resume with the same command and --resume (state in {state})"
+                   if state.is_file() else "swarmedge: interrupted before anything was saved; run the command "
+                   "again (without --resume)", err=True)
         raise SystemExit(130) from None
     click.echo(f"best validation accuracy {result['best_val_accuracy']:.2%}; checkpoint {output}, "
                f"log {side_files(output)[1]}")
@@ -187,8 +191,9 @@ def _say_calibration(c: dict | None) -> None:
               help="Seed of the held-out split [default: the seed the model was trained with, else 0].")
 @click.option("-o", "--output", required=True, type=OutputFile(),
               help="Checkpoint to write, with its temperature (may be MODEL itself).")
+@click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP + " Not needed when -o is MODEL itself.")
 @click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)
-def calibrate(model, data, val_fraction, seed, output, quiet):
+def calibrate(model, data, val_fraction, seed, output, overwrite, quiet):
     """Fit a temperature to MODEL's probabilities on held-out training data (temperature scaling).
 
     The predicted classes do not change; the probabilities then mean what they say (a 0.9 is
@@ -203,12 +208,14 @@ def calibrate(model, data, val_fraction, seed, output, quiet):
     """
     from swarmedge.checkpoint import load_checkpoint, model_file
     from swarmedge.errors import require_extra
-    from swarmedge.output_paths import check_checkpoint_output
+    from swarmedge.output_paths import check_checkpoint_output, check_new_checkpoint
     from swarmedge.training.loop import calibrate_saved
     from swarmedge.training.setup import load_training_data
 
     require_extra("torch", "export")
     check_checkpoint_output(output)
+    if Path(output).resolve() != model_file(model).resolve():  # MODEL itself only gains its temperature
+        check_new_checkpoint(output, overwrite, ", or -o MODEL itself to add the temperature to it")
     ckpt = load_checkpoint(model)
     training = ckpt["metadata"].get("training", {})
     seed = training.get("seed", 0) if seed is None else seed

@@ -97,8 +97,12 @@ def check_checkpoint_output(path: Path) -> None:
     path = Path(path)
     check_output_file(path, example="model.pt")
     if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
-        stem = path.stem if path.stem.strip(".") else "model"  # "x/.." names no file
-        raise InputError(f"{path}: a checkpoint is written as a .pt file; give e.g. -o {path.with_name(stem + '.pt')}")
+        stem = path.stem.rstrip(".")
+        for suffix in CHECKPOINT_SUFFIXES:  # x.pt.bak -> x.pt, not x.pt.pt
+            stem = stem[:-len(suffix)] if stem.lower().endswith(suffix) else stem
+        stem = stem if stem.strip(".") else "model"  # ".pt" and "x/.." name no file to keep
+        raise InputError(f"{path}: a checkpoint is written as a .pt (or .pth) file; give e.g. "
+                         f"-o {path.with_name(stem + '.pt')}")
 
 
 def check_new_checkpoint(path: Path, overwrite: bool, also: str = "") -> None:

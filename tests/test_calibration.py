@@ -101,5 +101,5 @@ def test_a_failed_fit_leaves_the_output_as_it_was(tiny_boids_ckpt, data_dir, tmp
     result = CliRunner().invoke(cli, ["calibrate", str(tiny_boids_ckpt), "-o", str(out)])
     assert result.exit_code == 130 and not out.exists() and list(tmp_path.iterdir()) == []
     out.write_bytes(b"an earlier file")
-    assert CliRunner().invoke(cli, ["calibrate", str(tiny_boids_ckpt), "-o", str(out)]).exit_code == 130
+    assert CliRunner().invoke(cli, ["calibrate", str(tiny_boids_ckpt), "-o", str(out), "--overwrite"]).exit_code == 130
     assert out.read_bytes() == b"an earlier file"

@@ -152,6 +152,25 @@ def test_resume_refuses_another_truncation_or_vocabulary(tmp_path, tiny_vocab):
     assert _cli(*base, "--truncation", "head-tail", "--vocab", tiny_vocab).exit_code == 0
 
 
+def test_resume_with_the_runs_own_config_is_not_refused_for_its_learnt_vocabulary_size():
+    # Newcomer trial: `--config small --resume` was refused for "vocab size 5276, not 30522": the
+    # preset's vocabulary size is not an ask, the run's tokenizer decides it.
+    import click
+    from click.core import ParameterSource
+
+    from swarmedge.cli_train import _refuse_other_model
+    from swarmedge.models.swarmformer import PRESETS
+
+    small = PRESETS["small"].to_dict()
+    with click.Context(click.Command("train")) as ctx:
+        ctx.params = {"preset": "small"}
+        ctx.set_parameter_source("preset", ParameterSource.COMMANDLINE)
+        run = {"model_type": "swarmformer", "config": {**small, "vocab_size": 5276}, "preprocessing": {}}
+        _refuse_other_model(small, run)
+        with pytest.raises(click.UsageError, match="drop --config"):
+            _refuse_other_model(small, {**run, "config": {**run["config"], "d_model": small["d_model"] * 2}})
+
+
 def test_token_dropout_hides_only_words(tiny_vocab):
     from swarmedge.checkpoint import init_checkpoint
     from swarmedge.training.tasks import SwarmFormerTask
