@@ -79,11 +79,11 @@ def _refuse_other_model(asked: dict, ckpt: dict, truncation: str = "head", vocab
     if "truncation" in typed and truncation != kept.get("truncation", "head"):
         raise click.UsageError(f"--resume continues the run's own tokenizer (truncation {kept.get('truncation')}, "
                                f"not {truncation}): drop --truncation, or start again with --overwrite")
-    if "vocab" in typed and vocab is not None and _vocabulary(vocab) != _vocabulary(kept["tokenizer"]):
+    if "vocab" in typed and vocab is not None and _other_vocabulary(vocab, kept["tokenizer"]):
         raise click.UsageError(f"--resume continues the run's own tokenizer, whose vocabulary is not {vocab}'s: "
                                "drop --vocab, or start again with --overwrite")
     for key, value in asked.items():
-        if key == "vocab_size":  # the run's tokenizer set it (checked through --vocab below)
+        if key == "vocab_size":  # the run's tokenizer set it (--vocab is checked above)
             continue
         used = ckpt["config"].get(key)
         options = {"preset"} if ckpt["model_type"] == "swarmformer" else {key, "classes"} if key == "digits" else {key}
@@ -93,13 +93,10 @@ def _refuse_other_model(asked: dict, ckpt: dict, truncation: str = "head", vocab
                                    f"{value}): drop {flag}, or start again with --overwrite")
 
 
-def _vocabulary(source) -> dict:
-    """token -> id of a vocab.txt (a Path) or of a tokenizer's JSON (a str)."""
-    import json
+def _other_vocabulary(vocab_txt: Path, tokenizer_json: str) -> bool:
+    from swarmedge.tokenizer import vocabulary, wordpiece_from_vocab
 
-    from swarmedge.tokenizer import wordpiece_from_vocab
-
-    return json.loads(wordpiece_from_vocab(source) if isinstance(source, Path) else source)["model"]["vocab"]
+    return vocabulary(wordpiece_from_vocab(vocab_txt)) != vocabulary(tokenizer_json)
 
 
 def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch_size, lr, weight_decay, seed,

@@ -62,6 +62,13 @@ def vocab_size(tokenizer_json: str) -> int:
     return Tokenizer.from_str(tokenizer_json).get_vocab_size()
 
 
+def vocabulary(tokenizer_json: str) -> dict[str, int]:
+    """The tokenizer's token -> id mapping, specials included."""
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_str(tokenizer_json).get_vocab(with_added_tokens=True)
+
+
 def id_count(tokenizer_json: str) -> int:
     """How many embedding rows the tokenizer's ids need: its largest id + 1 (specials included)."""
     from tokenizers import Tokenizer
