@@ -134,21 +134,22 @@ def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch
         threads, notice = clamp_threads(threads)
         if notice:
             click.echo(f"swarmedge: note: {notice}", err=True)
-    if not resume:
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
+                      label_smoothing=label_smoothing, token_dropout=token_dropout, init_embeddings=init_embeddings,
+                      augment=augment, boid_loss=boid_loss)
+    if resume:  # the run's settings are checked before its data is read
+        ckpt = resume_checkpoint(output, cfg)
+    else:
         check_trainable(model_type, config)  # before the data is read or a vocabulary learnt
     dataset = load_training_data(model_type, data, digits)
     check_training_data(dataset, TrainConfig.val_fraction)  # before a vocabulary is learnt or a model built
     config = fit_config(model_type, config, dataset, asked)  # one output per label
     click.echo(f"data: {dataset.source}, {len(dataset)} samples, labels {', '.join(dataset.label_names)}")
     if resume:  # the tokenizer and config the run started with, not new ones
-        ckpt = resume_checkpoint(output)
         _refuse_other_model(config, ckpt, truncation, vocab)
     else:
         ckpt = starting_checkpoint(model_type, config, texts=dataset.inputs if dataset.kind == "text" else None,
                                    vocab=vocab, seed=seed, labels=dataset.label_names, truncation=truncation)
-    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
-                      label_smoothing=label_smoothing, token_dropout=token_dropout, init_embeddings=init_embeddings,
-                      augment=augment, boid_loss=boid_loss)
 
     def on_epoch(row):
         mark = "  (best, saved)" if row["best"] else ""

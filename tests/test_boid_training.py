@@ -111,7 +111,7 @@ def test_resume_refuses_a_typed_model_option_the_run_did_not_use(data_dir, tmp_p
     # default it is not the user's ask, and the run's own model goes on.
     folders, out = _class_folders(data_dir, tmp_path / "digits", (5, 6)), tmp_path / "m.pt"
     assert _cli("train", "boids", "--data", folders, *BOIDS_TINY, "-o", out).exit_code == 0
-    base = ["train", "boids", "--data", folders, "--epochs", "2", "--batch-size", "8", "--resume", "-o", out]
+    base = ["train", "boids", "--data", folders, "--epochs", "1", "--batch-size", "8", "--resume", "-o", out]
     before = out.read_bytes()
     for extra, words in ((["--blocks", "2"], "own model (blocks 1, not 2): drop --blocks"),
                          (["--dim-feedforward", "32"], "(dim feedforward 16, not 32): drop --dim-feedforward"),
@@ -121,3 +121,24 @@ def test_resume_refuses_a_typed_model_option_the_run_did_not_use(data_dir, tmp_p
     assert out.read_bytes() == before
     assert _cli(*base, "--dim-feedforward", "16").exit_code == 0  # the run's own value: no conflict
     assert torch.load(out, weights_only=True)["config"]["blocks"] == 1
+
+
+def test_resume_refuses_another_lr_weight_decay_or_length_before_reading_data(data_dir, tmp_path):
+    # Newcomer trial: --lr, --weight-decay and --epochs typed on --resume were ignored (the optimizer
+    # restored from the file kept its own) or bent the cosine schedule mid-run, in silence.
+    import shutil
+
+    folders, out = _class_folders(data_dir, tmp_path / "digits", (5, 6)), tmp_path / "m.pt"
+    run = ["train", "boids", *BOIDS_TINY, "--lr", "5e-3", "--weight-decay", "0"]
+    assert _cli(*run, "--data", folders, "-o", out).exit_code == 0
+    shutil.rmtree(folders)  # the settings are checked first: no data is read to refuse them
+    before = out.read_bytes()
+    for option, value, used in (("--lr", "1e-3", "0.005"), ("--weight-decay", "0.01", "0.0"),
+                                ("--epochs", "3", "1")):
+        asked = [*run, option, value]  # click keeps the last of a repeated option
+        line = _one_line_error(_cli(*asked, "--data", folders, "--resume", "-o", out))
+        assert f"the run used {option} {used}, not " in line and f"give {option} {used}" in line
+    assert out.read_bytes() == before
+    # the run's own settings go on to read the (now missing) data: refused for that, not a setting
+    line = _one_line_error(_cli(*run, "--data", folders, "--resume", "-o", out))
+    assert "the run used" not in line

@@ -142,7 +142,7 @@ def test_resume_refuses_another_truncation_or_vocabulary(tmp_path, tiny_vocab):
     train(ckpt, ds, out, TrainConfig(epochs=1, batch_size=16), progress=False)
     other = tmp_path / "other.txt"
     other.write_text("\n".join([*TINY_WORDS, "plotline"]) + "\n", encoding="utf-8")
-    base = ["train", "swarmformer", "--data", data, "--epochs", "2", "--batch-size", "16", "--resume", "-o", out]
+    base = ["train", "swarmformer", "--data", data, "--epochs", "1", "--batch-size", "16", "--resume", "-o", out]
     before = out.read_bytes()
     for extra, words in ((["--truncation", "head"], "(truncation head-tail, not head): drop --truncation"),
                          (["--vocab", other], "vocabulary is not " + str(other))):

@@ -40,9 +40,13 @@ class TrainConfig:
     boid_loss: str = "squared"  # boids: "distance" pulls each boid by its unsquared distance (the original's)
 
 
-# Settings a resumed run must keep (its data split, batches and loss depend on them), by option.
+# Settings a resumed run must keep, by option: its data split, batches and loss depend on them,
+# and the optimizer and schedule restored from the file carry its lr, weight decay and length, so
+# another value would be ignored or would bend the schedule mid-run.
 RESUMED_SETTINGS = {"batch_size": "--batch-size", "seed": "--seed", "val_fraction": "val_fraction",
-                    "augment": "--augment", "boid_loss": "--loss"}
+                    "augment": "--augment", "boid_loss": "--loss", "epochs": "--epochs", "lr": "--lr",
+                    "weight_decay": "--weight-decay", "label_smoothing": "--label-smoothing",
+                    "token_dropout": "--token-dropout", "init_embeddings": "--init-embeddings"}
 
 
 def side_files(out: Path) -> tuple[Path, Path]:
@@ -213,8 +217,12 @@ def _save_resume(path: Path, model, optimizer, schedule, state: dict, config: Tr
                      "torch_rng": torch.get_rng_state()}, path)
 
 
-def resume_checkpoint(out: Path) -> dict:
-    """The starting checkpoint a run was begun with (its tokenizer included), to resume it."""
+def resume_checkpoint(out: Path, config: TrainConfig | None = None) -> dict:
+    """The starting checkpoint a run was begun with (its tokenizer included), to resume it.
+
+    ``config``: the settings asked for now, checked against the run's (RESUMED_SETTINGS) before
+    any data is read. Raises InputError (no resume file beside ``out``, or another setting) or
+    CheckpointError (a damaged, foreign or diverged file)."""
     path = side_files(out)[0]
     if not path.is_file():
         raise InputError(f"nothing to resume: {path} does not exist (start without --resume)")
@@ -224,7 +232,17 @@ def resume_checkpoint(out: Path) -> dict:
     except Exception as exc:  # a damaged or foreign file: say so in one line
         raise CheckpointError(f"cannot resume from {path}: {(str(exc).splitlines() or ['?'])[0][:160]}") from None
     check_finite(checkpoint["state_dict"], path)  # a diverged run: resuming would train on NaN
+    if config is not None:
+        _check_settings(payload.get("config", {}), config)
     return checkpoint
+
+
+def _check_settings(saved: dict, config: TrainConfig) -> None:
+    for key, option in RESUMED_SETTINGS.items():
+        used = saved.get(key, getattr(TrainConfig, key))  # files older than a key ran with its default
+        if used != getattr(config, key):
+            raise InputError(f"--resume: the run used {option} {used}, not {getattr(config, key)}: give "
+                             f"{option} {used} to continue it (or start again with --overwrite)")
 
 
 def _load_resume(path: Path, model, optimizer, schedule, config: TrainConfig) -> dict:
@@ -238,10 +256,5 @@ def _load_resume(path: Path, model, optimizer, schedule, config: TrainConfig) ->
         torch.set_rng_state(payload["torch_rng"])
     except Exception as exc:  # a damaged or foreign file: say so in one line
         raise CheckpointError(f"cannot resume from {path}: {str(exc).splitlines()[0][:160]}") from None
-    saved = payload["config"]
-    for key, option in RESUMED_SETTINGS.items():
-        used = saved.get(key, getattr(TrainConfig, key))  # files older than a key ran with its default
-        if used != getattr(config, key):
-            raise InputError(f"--resume: the run used {option} {used}, not {getattr(config, key)}: give "
-                             f"{option} {used} to continue it (or start again with --overwrite)")
+    _check_settings(payload["config"], config)
     return payload["state"]
