@@ -118,6 +118,9 @@ def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch
         resume_file = side_files(output)[0]
         check_new_checkpoint(output, overwrite, f", --resume to continue its run ({resume_file.name} is there)"
                              if resume_file.is_file() else "")
+        if resume_file.is_file() and not overwrite:  # a run stopped before its first checkpoint
+            raise click.UsageError(f"{resume_file} holds an interrupted run: --resume to continue it, or "
+                                   "--overwrite to start again")
     from swarmedge.runtimes.batching import clamp_threads
     from swarmedge.training import TrainConfig
     from swarmedge.training import train as run

@@ -127,6 +127,10 @@ def check_output_folder(path: Path, flag: str = "-o") -> None:
     _refuse_inside_bundle(path)
 
 
+# Names a new bundle folder is not given: each reads as one file of the export.
+FILE_SUFFIXES = {".onnx", ".ort", ".pt", ".pth", ".json", ".zip", ".tar", ".gz", ".tgz", ".bin"}
+
+
 def check_bundle_target(out: Path) -> None:
     """Raise InputError (one line) unless ``export`` may create or replace the folder ``out``.
 
@@ -134,7 +138,8 @@ def check_bundle_target(out: Path) -> None:
     ``"format": "swarmedge.bundle"``) whose every entry is ``manifest.json`` or a file its
     manifest lists (a damaged bundle with listed files missing may be replaced). Refused: a
     file at ``out``, any other folder (naming the first entry that would be lost), a listed
-    name that is a folder, and an ``out`` inside a bundle. A link to a folder is judged by
+    name that is a folder, an ``out`` inside a bundle, and a new ``out`` named like a file
+    (``model.onnx``: FILE_SUFFIXES). A link to a folder is judged by
     the folder it points to (that folder is what the export replaces).
     """
     out = Path(out)
@@ -149,6 +154,9 @@ def check_bundle_target(out: Path) -> None:
         raise InputError(f"{out} is the folder you are in (or holds it); export replaces it whole: "
                          "run export from outside it")
     if not target.exists():
+        if out.suffix.lower() in FILE_SUFFIXES:  # `-o model.onnx` would make a folder of that name
+            raise InputError(f"-o {out} names a file, but export writes a bundle folder (the ONNX models and "
+                             f"manifest.json inside it): give a folder such as -o {out.with_suffix('.bundle')}")
         return
     if not target.is_dir():
         raise InputError(f"{out} is a file; -o takes a bundle folder: choose another -o or remove it")

@@ -25,6 +25,13 @@ def test_init_and_train_refuse_to_replace_a_checkpoint_unless_told(tmp_path, rel
                                  "train over an interrupted run")
     refused(["train", "boids", "--resume", "--overwrite", "-o", "trained.pt"], "not both", reliability,
             "train --resume --overwrite")
+    # Newcomer trial: a run stopped before its first checkpoint left only fresh.resume.pt, and the
+    # same command without --resume started again over it in silence
+    Path("fresh.resume.pt").write_bytes(b"state")
+    line = refused(["train", "boids", "--data", "no-such-folder", "-o", "fresh.pt"], "--overwrite", reliability,
+                   "train over an interrupted run's state")
+    assert "holds an interrupted run: --resume to continue it" in line
+    assert Path("fresh.resume.pt").read_bytes() == b"state"
     assert hashlib.sha256(Path("trained.pt").read_bytes()).hexdigest() == before
     r = CliRunner().invoke(cli, ["init", "boids", "--seed", "1", "--overwrite", "-o", "trained.pt"])
     assert r.exit_code == 0 and hashlib.sha256(Path("trained.pt").read_bytes()).hexdigest() != before

@@ -115,6 +115,14 @@ def test_export_onto_a_file_or_a_plain_folder_is_refused(tiny_boids_ckpt, tmp_pa
         assert (out / "manifest.json").is_file()
 
 
+@pytest.mark.parametrize("name", ["out.onnx", "model.ONNX", "m.pt", "bundle.zip", "m.tar.gz"])
+def test_export_to_a_file_name_is_refused(tiny_boids_ckpt, tmp_path, name, reliability):
+    # Newcomer trial: `export -o out.onnx` made a folder named out.onnx
+    line = refused(export_args(tiny_boids_ckpt, tmp_path / name), "writes a bundle folder", reliability,
+                   "export to a file name")
+    assert ".bundle" in line and not (tmp_path / name).exists()
+
+
 def test_export_replaces_a_clean_or_damaged_bundle(tiny_boids_ckpt, bundle):
     from swarmedge.runtimes import Bundle
 
