@@ -271,6 +271,11 @@ def _jsonl(path, labels, text="the film was good"):
 BOIDS_TINY = ["--epochs", "1", "--batch-size", "8", "--blocks", "1", "--dim-feedforward", "16"]
 
 
+def _file(path, body: bytes):
+    path.write_bytes(body)
+    return path
+
+
 def test_own_training_data_that_cannot_train_is_refused_in_one_line(data_dir, tmp_path):
     one = _class_folders(data_dir, tmp_path / "one", [5])
     digs = _class_folders(data_dir, tmp_path / "digs", [5, 6])
@@ -286,6 +291,11 @@ def test_own_training_data_that_cannot_train_is_refused_in_one_line(data_dir, tm
         (["swarmformer", "--data", _jsonl(tmp_path / "t1.jsonl", ["a"])], "only the class 'a'"),
         (["swarmformer", "--data", _jsonl(tmp_path / "t5.jsonl", ["a", "b"] * 2 + ["a"])], "at least 6"),
         (["boids", "--data", texts], "holds texts"),
+        # Newcomer trial: `--data README.md` was "pickled (object) data"; every file that is not a zip
+        # archive (text, CSV, empty, a torn .npz) is named as not an .npz
+        *[(["boids", "--data", _file(tmp_path / name, body)], "is not an .npz archive: --data takes MNIST")
+          for name, body in (("README.md", b"# notes\n"), ("d.csv", b"a,b\n1,2\n"), ("empty.npz", b""),
+                             ("torn.npz", b"PK\x03\x04torn"))],
         (["swarmformer", "--data", digs], "holds digit images"),
         (["swarmformer", "--data", _jsonl(tmp_path / "mixed.jsonl", ["positive", 0] * 10)], "'positive' and 0"),
     ]

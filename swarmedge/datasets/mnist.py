@@ -1,6 +1,7 @@
 """MNIST from the four canonical idx .gz files or an .npz (x_train, y_train, x_test, y_test)."""
 
 import gzip
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,9 @@ def load_mnist(split: str, data: Path | None = None, download: bool = True) -> t
 
 
 def _from_npz(path: Path, split: str):
+    if path.is_file() and not zipfile.is_zipfile(path):  # np.load would call a text file pickled data
+        raise InputError(f"{path} is not an .npz archive: --data takes MNIST (an .npz with x_{split}/y_{split}, "
+                         "or its folder) or a folder of class folders of digit images")
     try:
         with np.load(path, allow_pickle=False) as z:
             return z[f"x_{split}"], z[f"y_{split}"]
