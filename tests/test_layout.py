@@ -4,6 +4,7 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
 import tomllib
 
 from .conftest import ROOT
@@ -61,4 +62,23 @@ def test_wheel_contains_every_module(tmp_path):
     # the bundle format's schema is read at run time (docs/BUNDLE.md): it must ship as package data
     assert "swarmedge/runtimes/bundle.schema.json" in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "swarmedge = swarmedge.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
+    assert "swarmedge = swarmedge.__main__:main" in zipfile.ZipFile(wheel).read(entry).decode()
+
+
+@pytest.mark.parametrize("module, line", [
+    ("click", "swarmedge: interrupted while starting; nothing was done"),  # the command's first import
+    ("numpy", "swarmedge: interrupted; nothing was left half-written"),  # imported inside the command
+])
+def test_ctrl_c_while_modules_load_is_one_line(module, line, tmp_path):
+    # Newcomer trial: Ctrl-C in the first half second printed a traceback from inside an import.
+    # A finder that raises KeyboardInterrupt when ``module`` is imported stands for the keypress.
+    r = _python("import sys\n"
+                "class Pressed:\n"
+                "    def find_spec(self, name, path=None, target=None):\n"
+                f"        if name == {module!r}:\n"
+                "            raise KeyboardInterrupt\n"
+                "sys.meta_path.insert(0, Pressed())\n"
+                f"sys.argv = ['swarmedge', 'init', 'boids', '-o', {str(tmp_path / 'm.pt')!r}]\n"
+                "from swarmedge.__main__ import main; main()")
+    assert r.returncode == 130, r.stderr
+    assert r.stderr == line + "\n" and not (tmp_path / "m.pt").exists()
