@@ -77,6 +77,9 @@ def check_output_file(path: Path, example: str | None = None) -> None:
     if mode is not None and stat.S_ISDIR(mode) or mode is not None and stat.S_ISLNK(mode) and path.is_dir():
         typed = path.suffix[1:].isalpha()  # a folder "runs.37x4" has no file type to suggest
         name = example or (f"out{path.suffix}" if typed else "FILENAME")
+        if bundle_manifest(path) is not None:  # nothing may be written inside a bundle: suggest beside it
+            beside = path.with_name(path.stem + Path(example).suffix) if example else path.parent / "FILENAME"
+            raise InputError(f"{path} is a bundle; give a file path outside it, e.g. {beside}")
         raise InputError(f"{path} is a folder; give a file path, e.g. {path / name}")
     if mode is not None and not stat.S_ISREG(mode):
         # the write renames a new file into place: it would replace a link, a device (/dev/null,

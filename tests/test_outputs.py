@@ -232,6 +232,15 @@ def test_a_folder_at_a_file_output_is_one_line(bundle, five, tmp_path, monkeypat
         line = refused(args, "is a folder; give a file path", reliability, kind)
         assert args[args.index("-o") + 1] in line
     assert [list((tmp_path / n).iterdir()) for n in ("existing_dir", "vdir.gif")] == [[], []]
+    # Newcomer trial: `init -o b.bundle` suggested b.bundle/model.pt, a path swarmedge then refuses
+    before = snapshot(bundle)
+    line = refused(["init", "boids", "-o", str(bundle)], "is a bundle; give a file path outside it", reliability,
+                   "init onto a bundle")
+    assert line.endswith(f"e.g. {bundle.with_name('b.pt')}")
+    line = refused(["profile", str(bundle), "-o", str(bundle)], "is a bundle; give a file path outside it",
+                   reliability, "profile onto a bundle")
+    assert line.endswith(f"e.g. {tmp_path / 'FILENAME'}")
+    assert snapshot(bundle) == before
 
 
 def test_write_bytes_onto_a_folder_that_appears_after_the_check(tmp_path, monkeypatch, reliability):
