@@ -88,7 +88,8 @@ def _refuse_other_model(asked: dict, ckpt: dict, truncation: str = "head", vocab
         used = ckpt["config"].get(key)
         options = {"preset"} if ckpt["model_type"] == "swarmformer" else {key, "classes"} if key == "digits" else {key}
         if used is not None and value != used and typed & options:
-            flag = "--config" if options == {"preset"} else "--" + key.replace("_", "-")
+            flag = ("--config" if options == {"preset"} else "--classes" if key == "digits" and "classes" in typed
+                    else "--no-recurrent" if key == "recurrent" and value is False else "--" + key.replace("_", "-"))
             raise click.UsageError(f"--resume continues the run's own model ({key.replace('_', ' ')} {used}, not "
                                    f"{value}): drop {flag}, or start again with --overwrite")
 

@@ -115,7 +115,7 @@ def test_resume_refuses_a_typed_model_option_the_run_did_not_use(data_dir, tmp_p
     before = out.read_bytes()
     for extra, words in ((["--blocks", "2"], "own model (blocks 1, not 2): drop --blocks"),
                          (["--dim-feedforward", "32"], "(dim feedforward 16, not 32): drop --dim-feedforward"),
-                         (["--no-recurrent"], "(recurrent True, not False)")):
+                         (["--no-recurrent"], "(recurrent True, not False): drop --no-recurrent")):
         line = _one_line_error(_cli(*base, *extra))
         assert words in line and "--overwrite" in line
     assert out.read_bytes() == before
@@ -142,3 +142,19 @@ def test_resume_refuses_another_lr_weight_decay_or_length_before_reading_data(da
     # the run's own settings go on to read the (now missing) data: refused for that, not a setting
     line = _one_line_error(_cli(*run, "--data", folders, "--resume", "-o", out))
     assert "the run used" not in line
+
+
+def test_resume_names_the_option_typed_for_the_digits():
+    # Newcomer trial: `--classes 8 --resume` on a 5-vs-6 run was told to "drop --digits"
+    import click
+    from click.core import ParameterSource
+
+    from swarmedge.cli_train import _refuse_other_model
+
+    run = {"model_type": "boids", "config": {"digits": [5, 6]}, "preprocessing": {}}
+    for option, flag in (("classes", "--classes"), ("digits", "--digits")):
+        with click.Context(click.Command("train")) as ctx:
+            ctx.params = {option: None}
+            ctx.set_parameter_source(option, ParameterSource.COMMANDLINE)
+            with pytest.raises(click.UsageError, match=f"own model \\(digits \\[5, 6\\], not .*\\): drop {flag},"):
+                _refuse_other_model({"digits": list(range(8))}, run)
