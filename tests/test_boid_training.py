@@ -158,3 +158,25 @@ def test_resume_names_the_option_typed_for_the_digits():
             ctx.set_parameter_source(option, ParameterSource.COMMANDLINE)
             with pytest.raises(click.UsageError, match=f"own model \\(digits \\[5, 6\\], not .*\\): drop {flag},"):
                 _refuse_other_model({"digits": list(range(8))}, run)
+
+
+def test_an_epoch_resumed_mid_way_logs_the_loss_of_all_its_batches(data_dir, tmp_path):
+    # Newcomer trial: after Ctrl-C mid-epoch, --resume logged the mean loss of the resumed batches only
+    import json
+
+    ds, cfg = _digits(data_dir, 96), TrainConfig(epochs=1, batch_size=8, seed=3)
+    whole = train(init_checkpoint("boids", {"blocks": 1, "dim_feedforward": 16}), ds, tmp_path / "a.pt", cfg,
+                  progress=False, threads=1)
+
+    def stop(stage):
+        raise KeyboardInterrupt
+
+    boids = init_checkpoint("boids", {"blocks": 1, "dim_feedforward": 16})
+    with pytest.raises(KeyboardInterrupt):  # stopped at the epoch's first tenth (batch 2 of 11)
+        train(boids, ds, tmp_path / "b.pt", cfg, progress=False, threads=1, on_step=stop)
+    stopped = torch.load(tmp_path / "b.resume.pt", weights_only=True)["state"]
+    assert stopped["step"] == len(stopped["losses"]) == 2 and stopped["seconds"] > 0
+    resumed = train(boids, ds, tmp_path / "b.pt", cfg, resume=True, progress=False, threads=1)
+    assert resumed["train_loss"] == pytest.approx(whole["train_loss"], rel=1e-5)
+    logged = json.loads((tmp_path / "b.log.jsonl").read_text())
+    assert logged["train_loss"] == resumed["train_loss"]

@@ -124,13 +124,16 @@ def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: boo
         if log_path.exists():
             log_path.unlink()
 
-    row = {}
+    row, t0 = {}, time.time()
     with sigterm_as_interrupt():
         try:
             for epoch in range(state["epoch"], config.epochs):
                 model.train()
                 batches = task.order(x_train, np.random.default_rng(config.seed * 1000 + epoch), config.batch_size)
-                losses, t0 = [], time.time()
+                # an epoch resumed mid-way goes on with the losses and time of its first part (saved with it)
+                if state["step"] == 0:
+                    state.update(losses=[], seconds=0.0)
+                losses, t0 = state.setdefault("losses", []), time.time() - state.get("seconds", 0.0)
                 bar = tqdm(initial=state["step"], total=len(batches), desc=f"epoch {epoch + 1}/{config.epochs}",
                            unit="batch", disable=None if progress else True, leave=False)
                 for step in range(state["step"], len(batches)):
@@ -153,7 +156,7 @@ def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: boo
                 row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else None,
                        "val_accuracy": accuracy, "lr": schedule.get_last_lr()[0], "seconds": time.time() - t0,
                        "best": accuracy > state["best"]}
-                state.update(epoch=epoch + 1, step=0)
+                state.update(epoch=epoch + 1, step=0, losses=[], seconds=0.0)
                 if accuracy > state["best"]:
                     state["best"] = accuracy
                     save_checkpoint(_with_training(checkpoint, model, config, row, len(train_ds), len(val_ds)), out)
@@ -162,6 +165,8 @@ def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: boo
                     f.write(json.dumps(row) + "\n")
                 on_epoch(row)
         except KeyboardInterrupt:
+            if state["step"]:
+                state["seconds"] = time.time() - t0
             _save_resume(resume_path, model, optimizer, schedule, state, config, checkpoint)
             raise
     calibration = None
