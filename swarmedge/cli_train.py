@@ -40,6 +40,9 @@ def _train_options(f):
                      show_default=True, help="AdamW's decoupled weight decay."),
         click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
                      help="Seeds init, split and batch order."),
+        click.option("--ema", type=click.FloatRange(0, 1, max_open=True), callback=_finite, default=0.0,
+                     show_default=True, help="Validate and keep an exponential moving average of the weights "
+                                             "with this decay per step (0.99: about the last 100 steps; 0: off)."),
         click.option("--resume", is_flag=True, help="Continue the run whose OUT.resume.pt is beside -o."),
         click.option("--overwrite", is_flag=True, help=OVERWRITE_HELP),
         click.option("--threads", type=click.IntRange(min=1),
@@ -103,7 +106,7 @@ def _other_vocabulary(vocab_txt: Path, tokenizer_json: str) -> bool:
 def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch_size, lr, weight_decay, seed,
                   resume, threads, output, label_smoothing=0.0, token_dropout=0.0, truncation="head",
                   init_embeddings="random", asked=None, quiet=False, augment="none", overwrite=False,
-                  boid_loss="squared"):
+                  boid_loss="squared", ema=0.0):
     from swarmedge.errors import require_extra
 
     require_extra("torch", "export")
@@ -140,7 +143,7 @@ def _run_training(model_type, config, labels, data, digits, vocab, epochs, batch
             click.echo(f"swarmedge: note: {notice}", err=True)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, seed=seed,
                       label_smoothing=label_smoothing, token_dropout=token_dropout, init_embeddings=init_embeddings,
-                      augment=augment, boid_loss=boid_loss)
+                      augment=augment, boid_loss=boid_loss, ema=ema)
     if resume:  # the run's settings are checked before its data is read
         ckpt = resume_checkpoint(output, cfg)
     else:
@@ -255,7 +258,7 @@ def calibrate(model, data, val_fraction, seed, output, overwrite, quiet):
                                       "distance itself (the original work's loss).")
 @_train_options
 def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, augment, boid_loss, data, epochs,
-                batch_size, lr, weight_decay, seed, resume, overwrite, threads, output, quiet):
+                batch_size, lr, weight_decay, seed, ema, resume, overwrite, threads, output, quiet):
     """Train the boid swarm on MNIST digits (or your own folder of class folders: the classes follow it).
 
     \b
@@ -273,7 +276,7 @@ def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, au
     asked = ("--digits", tuple(digits)) if digits else ("--classes", chosen) if classes else None
     _run_training("boids", config, None, data, chosen, None, epochs, batch_size, lr, weight_decay, seed, resume,
                   threads, output, asked=asked, quiet=quiet, augment=augment, overwrite=overwrite,
-                  boid_loss=boid_loss)
+                  boid_loss=boid_loss, ema=ema)
 
 
 @train.command("swarmformer")
@@ -293,7 +296,7 @@ def train_boids(digits, classes, blocks, recurrent, d_model, dim_feedforward, au
                    "(PPMI + SVD, no labels, about a minute).")
 @_train_options
 def train_swarmformer(preset, vocab, label_smoothing, token_dropout, truncation, init_embeddings, data, epochs,
-                      batch_size, lr, weight_decay, seed, resume, overwrite, threads, output, quiet):
+                      batch_size, lr, weight_decay, seed, ema, resume, overwrite, threads, output, quiet):
     """Train SwarmFormer on IMDB (or your own labelled texts).
 
     \b
@@ -307,4 +310,4 @@ def train_swarmformer(preset, vocab, label_smoothing, token_dropout, truncation,
 
     _run_training("swarmformer", PRESETS[preset].to_dict(), None, data, None, vocab, epochs, batch_size, lr,
                   weight_decay, seed, resume, threads, output, label_smoothing, token_dropout, truncation,
-                  init_embeddings, quiet=quiet, overwrite=overwrite)
+                  init_embeddings, quiet=quiet, overwrite=overwrite, ema=ema)

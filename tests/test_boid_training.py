@@ -180,3 +180,49 @@ def test_an_epoch_resumed_mid_way_logs_the_loss_of_all_its_batches(data_dir, tmp
     assert resumed["train_loss"] == pytest.approx(whole["train_loss"], rel=1e-5)
     logged = json.loads((tmp_path / "b.log.jsonl").read_text())
     assert logged["train_loss"] == resumed["train_loss"]
+
+
+def test_ema_keeps_the_average_and_resumes_it(data_dir, tmp_path):
+    from swarmedge.training import loop
+
+    ds, cfg = _digits(data_dir, 96), TrainConfig(epochs=2, batch_size=8, seed=1, ema=0.9)
+
+    def start():
+        return init_checkpoint("boids", {"blocks": 1, "dim_feedforward": 16})
+
+    judged = []
+
+    def rising(task, x, y, batch_size, model):  # each epoch better than the last: epoch 2 is kept
+        judged.append(model)
+        return len(judged) / 10
+
+    with mock.patch.object(loop, "evaluate", side_effect=rising):
+        train(start(), ds, tmp_path / "a.pt", cfg, progress=False, threads=1)
+    payload = torch.load(tmp_path / "a.resume.pt", weights_only=True)
+    kept = torch.load(tmp_path / "a.pt", weights_only=True)
+    assert kept["metadata"]["training"]["ema"] == 0.9 and kept["metadata"]["training"]["epoch"] == 2
+    for name, value in kept["state_dict"].items():  # the average of the weights was judged and kept
+        assert torch.equal(value, payload["averaged"][f"module.{name}"]), name
+        assert torch.equal(value, judged[-1].state_dict()[name]), name
+    assert any(not torch.equal(v, payload["model"][k]) for k, v in kept["state_dict"].items())
+    assert int(payload["averaged"]["n_averaged"]) == 22  # every step of both epochs (11 batches each)
+    whole = train(start(), ds, tmp_path / "w.pt", cfg, progress=False, threads=1)
+    payload = torch.load(tmp_path / "w.resume.pt", weights_only=True)
+
+    calls = []
+
+    def stop_once(stage):
+        calls.append(stage)
+        if len(calls) == 12:  # epoch 2, batch 2 of 11
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(start(), ds, tmp_path / "b.pt", cfg, progress=False, threads=1, on_step=stop_once)
+    resumed = train(start(), ds, tmp_path / "b.pt", cfg, resume=True, progress=False, threads=1)
+    assert resumed["best_val_accuracy"] == whole["best_val_accuracy"]
+    again = torch.load(tmp_path / "b.resume.pt", weights_only=True)["averaged"]
+    for name, value in payload["averaged"].items():  # the average went on from where it stopped
+        assert torch.allclose(again[name].float(), value.float(), atol=1e-6), name
+    with pytest.raises(Exception, match="--resume: the run used --ema 0.9, not 0.0"):
+        train(start(), ds, tmp_path / "b.pt", TrainConfig(epochs=2, batch_size=8, seed=1), resume=True,
+              progress=False)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from swarmedge.atomic import sigterm_as_interrupt
 from swarmedge.checkpoint import build_model, check_finite, save_checkpoint
@@ -38,6 +39,7 @@ class TrainConfig:
     init_embeddings: str = "random"  # SwarmFormer: "ppmi" starts from word vectors of the training texts
     augment: str = "none"  # boids: "affine" turns, scales and shifts each training digit at random
     boid_loss: str = "squared"  # boids: "distance" pulls each boid by its unsquared distance (the original's)
+    ema: float = 0.0  # decay of an exponential moving average of the weights, validated and kept instead (0: off)
 
 
 # Settings a resumed run must keep, by option: its data split, batches and loss depend on them,
@@ -46,7 +48,7 @@ class TrainConfig:
 RESUMED_SETTINGS = {"batch_size": "--batch-size", "seed": "--seed", "val_fraction": "val_fraction",
                     "augment": "--augment", "boid_loss": "--loss", "epochs": "--epochs", "lr": "--lr",
                     "weight_decay": "--weight-decay", "label_smoothing": "--label-smoothing",
-                    "token_dropout": "--token-dropout", "init_embeddings": "--init-embeddings"}
+                    "token_dropout": "--token-dropout", "init_embeddings": "--init-embeddings", "ema": "--ema"}
 
 
 def side_files(out: Path) -> tuple[Path, Path]:
@@ -89,6 +91,9 @@ def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: boo
         raise InputError(f"unknown embedding initialisation {config.init_embeddings!r}: use random or ppmi")
     if config.init_embeddings != "random" and checkpoint["model_type"] != "swarmformer":
         raise InputError("--init-embeddings applies to SwarmFormer (text) models only")
+    if not 0 <= config.ema < 1:
+        raise InputError(f"--ema {config.ema}: the average's decay is at least 0 and below 1 (0.99: about the "
+                         "last 100 steps)")
     if config.augment not in ("none", "affine"):
         raise InputError(f"unknown augmentation {config.augment!r}: use none or affine")
     if config.augment != "none" and checkpoint["model_type"] != "boids":
@@ -115,9 +120,14 @@ def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: boo
     warm = max(1, int(config.warmup * total))
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
+    # the average after each step (torch's AveragedModel; Polyak & Juditsky 1992): validated and
+    # saved instead of the raw weights, whose last steps jitter around what they are settling on
+    averaged = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema), use_buffers=True)
+                if config.ema else None)
+    kept = averaged.module if averaged is not None else model
     state = {"epoch": 0, "step": 0, "best": -1.0}
     if resume:
-        state = _load_resume(resume_path, model, optimizer, schedule, config)
+        state = _load_resume(resume_path, model, optimizer, schedule, config, averaged)
     else:
         if config.init_embeddings == "ppmi":
             task.start_from_ppmi(train_ds.inputs, config.seed)
@@ -144,6 +154,8 @@ def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: boo
                     torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                     optimizer.step()
                     schedule.step()
+                    if averaged is not None:
+                        averaged.update_parameters(model)
                     losses.append(loss.item())
                     state["step"] = step + 1
                     bar.update(1)
@@ -152,22 +164,22 @@ def train(checkpoint: dict, dataset, out: Path, config: TrainConfig, resume: boo
                         on_step(f"epoch {epoch + 1}/{config.epochs}: batch {step + 1:,} of {len(batches):,}, "
                                 f"loss {np.mean(losses[-50:]):.4f}")
                 bar.close()
-                accuracy = evaluate(task, x_val, y_val, config.batch_size * 4)
+                accuracy = evaluate(task, x_val, y_val, config.batch_size * 4, kept)
                 row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else None,
                        "val_accuracy": accuracy, "lr": schedule.get_last_lr()[0], "seconds": time.time() - t0,
                        "best": accuracy > state["best"]}
                 state.update(epoch=epoch + 1, step=0, losses=[], seconds=0.0)
                 if accuracy > state["best"]:
                     state["best"] = accuracy
-                    save_checkpoint(_with_training(checkpoint, model, config, row, len(train_ds), len(val_ds)), out)
-                _save_resume(resume_path, model, optimizer, schedule, state, config, checkpoint)
+                    save_checkpoint(_with_training(checkpoint, kept, config, row, len(train_ds), len(val_ds)), out)
+                _save_resume(resume_path, model, optimizer, schedule, state, config, checkpoint, averaged)
                 with open(log_path, "a") as f:
                     f.write(json.dumps(row) + "\n")
                 on_epoch(row)
         except KeyboardInterrupt:
             if state["step"]:
                 state["seconds"] = time.time() - t0
-            _save_resume(resume_path, model, optimizer, schedule, state, config, checkpoint)
+            _save_resume(resume_path, model, optimizer, schedule, state, config, checkpoint, averaged)
             raise
     calibration = None
     if Path(out).is_file():  # the best epoch's probabilities, calibrated on the same validation split
@@ -195,13 +207,15 @@ def calibrate_saved(path: Path, held_out, source: str, out: Path | None = None,
 
 
 @torch.no_grad()
-def evaluate(task, x, y: torch.Tensor, batch_size: int) -> float:
-    task.model.eval()
+def evaluate(task, x, y: torch.Tensor, batch_size: int, model=None) -> float:
+    """Accuracy of ``model`` (default: the task's) on encoded inputs ``x`` with labels ``y`` (N,)."""
+    model = model or task.model
+    model.eval()
     correct = 0
     for s in range(0, len(y), batch_size):
         idx = np.arange(s, min(s + batch_size, len(y)))
-        correct += int((task.scores(task.collate(x, idx)).argmax(1) == y[idx]).sum())
-    task.model.train()
+        correct += int((task.scores(task.collate(x, idx), model).argmax(1) == y[idx]).sum())
+    model.train()
     return correct / max(len(y), 1)
 
 
@@ -215,9 +229,11 @@ def _with_training(checkpoint: dict, model, config: TrainConfig, row: dict, n_tr
     return make_checkpoint(model, checkpoint["model_type"], checkpoint["labels"], checkpoint["preprocessing"], **meta)
 
 
-def _save_resume(path: Path, model, optimizer, schedule, state: dict, config: TrainConfig, start: dict) -> None:
+def _save_resume(path: Path, model, optimizer, schedule, state: dict, config: TrainConfig, start: dict,
+                 averaged=None) -> None:
     skeleton = {k: v for k, v in start.items() if k != "state_dict"}  # type, config, labels, tokenizer
-    save_checkpoint({"checkpoint": skeleton, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+    extra = {"averaged": averaged.state_dict()} if averaged is not None else {}
+    save_checkpoint({**extra, "checkpoint": skeleton, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "schedule": schedule.state_dict(), "state": dict(state), "config": asdict(config),
                      "torch_rng": torch.get_rng_state()}, path)
 
@@ -250,7 +266,7 @@ def _check_settings(saved: dict, config: TrainConfig) -> None:
                              f"{option} {used} to continue it (or start again with --overwrite)")
 
 
-def _load_resume(path: Path, model, optimizer, schedule, config: TrainConfig) -> dict:
+def _load_resume(path: Path, model, optimizer, schedule, config: TrainConfig, averaged=None) -> dict:
     if not path.is_file():
         raise InputError(f"nothing to resume: {path} does not exist (start without --resume)")
     try:
@@ -258,6 +274,8 @@ def _load_resume(path: Path, model, optimizer, schedule, config: TrainConfig) ->
         model.load_state_dict(payload["model"])
         optimizer.load_state_dict(payload["optimizer"])
         schedule.load_state_dict(payload["schedule"])
+        if averaged is not None and "averaged" in payload:  # else --ema differs: refused below
+            averaged.load_state_dict(payload["averaged"])
         torch.set_rng_state(payload["torch_rng"])
     except Exception as exc:  # a damaged or foreign file: say so in one line
         raise CheckpointError(f"cannot resume from {path}: {str(exc).splitlines()[0][:160]}") from None

@@ -79,8 +79,8 @@ class BoidsTask:
             dist = dist.clamp_min(1e-12).sqrt()
         return (dist * valid).sum() / valid.sum(), scores
 
-    def scores(self, inputs) -> torch.Tensor:
-        return self.model(*inputs)[0]
+    def scores(self, inputs, model=None) -> torch.Tensor:
+        return (model or self.model)(*inputs)[0]
 
 
 class SwarmFormerTask:
@@ -134,5 +134,5 @@ class SwarmFormerTask:
         logits = self.model(ids)
         return F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing), logits
 
-    def scores(self, inputs) -> torch.Tensor:
-        return self.model(*inputs)
+    def scores(self, inputs, model=None) -> torch.Tensor:
+        return (model or self.model)(*inputs)
