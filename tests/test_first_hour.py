@@ -333,3 +333,16 @@ def test_demo_workdir_that_cannot_be_a_folder_is_refused_in_one_line(tmp_path, w
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot make that folder" in lines[0] and "--workdir" in lines[0]
     assert (tmp_path / "a-file").read_text() == "keep"
+
+
+def test_sizes_are_in_the_units_the_zoo_cards_use(boids_bundle):
+    # Newcomer trial: export said "MB" for MiB (1,048,576 bytes) while the zoo cards count 10**6.
+    import json
+
+    from swarmedge.summary import bundle_summary, human_bytes
+
+    assert [human_bytes(n) for n in (999, 158_775, 13_990_000, 2.5e9)] == ["999 B", "158.8 kB", "14.0 MB", "2.5 GB"]
+    manifest = json.loads((boids_bundle / "manifest.json").read_text())
+    size = (boids_bundle / "model.onnx").stat().st_size
+    assert f"model.onnx {human_bytes(size)}" in bundle_summary(boids_bundle, manifest)
+    assert human_bytes(size) == f"{size / 1000:.1f} kB"
