@@ -72,7 +72,7 @@ def profile_config(bundle: Bundle, precision: str, threads: int, batch: int, len
         "session_create_ms": session_ms, "first_inference_ms": first_ms, "repeat": repeat, "warmup": warmup,
         "latency": stats,
         "throughput_samples_per_s": batch / (stats["mean_ms"] / 1e3),
-        "process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "process_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6,  # KiB on Linux
         "model_bytes": len(bundle.model_bytes(precision)),
         "macs_per_inference": macs,
         "gmacs_per_s": macs / (stats["p50_ms"] / 1e3) / 1e9,

@@ -4,8 +4,9 @@
 def human_bytes(n: float) -> str:
     """``n`` bytes in SI units (1 kB = 1,000 B, 1 MB = 10**6 B), as the zoo cards and budget count them."""
     for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        shown = f"{n:.0f}" if unit == "B" else f"{n:.1f}"
+        if float(shown) < 1000 or unit == "GB":  # 999,999 B is 1.0 MB, not 1000.0 kB
+            return f"{shown} {unit}"
         n /= 1000
     return f"{n:.1f} GB"  # pragma: no cover
 
@@ -81,7 +82,7 @@ def profile_table(report: dict) -> str:
         lat = c["latency"]
         lines.append(f"{c['precision']:>9} {c['threads']:>3} {c['batch']:>5} {c['length']:>6} {lat['p50_ms']:>8.3f} "
                      f"{lat['p99_ms']:>8.3f} {lat['mean_ms']:>8.3f} {c['throughput_samples_per_s']:>10.1f} "
-                     f"{c['gmacs_per_s']:>7.2f} {c['first_inference_ms']:>8.1f} {c['model_bytes'] / 2**20:>6.2f}"
+                     f"{c['gmacs_per_s']:>7.2f} {c['first_inference_ms']:>8.1f} {c['model_bytes'] / 1e6:>6.2f}"
                      + ("  noisy: the machine was busy, rerun" if c["noisy"] else ""))
     per_op = report.get("per_op")
     if per_op:

@@ -342,6 +342,7 @@ def test_sizes_are_in_the_units_the_zoo_cards_use(boids_bundle):
     from swarmedge.summary import bundle_summary, human_bytes
 
     assert [human_bytes(n) for n in (999, 158_775, 13_990_000, 2.5e9)] == ["999 B", "158.8 kB", "14.0 MB", "2.5 GB"]
+    assert [human_bytes(n) for n in (999_960, 999_999_999)] == ["1.0 MB", "1.0 GB"]  # never "1000.0 kB"
     manifest = json.loads((boids_bundle / "manifest.json").read_text())
     size = (boids_bundle / "model.onnx").stat().st_size
     assert f"model.onnx {human_bytes(size)}" in bundle_summary(boids_bundle, manifest)
