@@ -51,7 +51,7 @@ def test_errors_are_one_line_with_exit_code(runner, tmp_path):
         (["export", "junk.pt"], "not a PyTorch checkpoint"),
         (["init", "boids", "--config", "huge", "-o", "x.pt"], "unknown boids config"),
         (["init", "boids", "--set", "d_model=2", "-o", "x.pt"], "d_model must be >= 3"),
-        (["init", "boids", "--set", "bogus=1", "-o", "x.pt"], "unknown boids config keys: ['bogus']; the keys are "),
+        (["init", "boids", "--set", "bogus=1", "-o", "x.pt"], "unknown boids config key bogus; the keys are d_model, "),
         (["run", "missing.bundle", "--text", "hi"], "bundle not found"),
     ]
     for args, needle in cases:

@@ -24,7 +24,8 @@ def config_from_dict(model_type: str, config: dict, bytes_per_param: int = limit
     fields = config_cls.__dataclass_fields__
     unknown = set(config) - set(fields)
     if unknown:
-        raise ValueError(f"unknown {model_type} config keys: {sorted(unknown)}; the keys are {', '.join(fields)}")
+        raise ValueError(f"unknown {model_type} config key{'s' * (len(unknown) > 1)} {', '.join(sorted(unknown))}; "
+                         f"the keys are {', '.join(fields)}")
     for key, value in config.items():
         kind = fields[key].type
         wanted = kind.__name__ if isinstance(kind, type) else str(kind)
